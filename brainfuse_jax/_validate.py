@@ -1,0 +1,84 @@
+"""Input validation shared by every public function.
+
+Checks run eagerly (a Python `ValueError`/`TypeError` naming the argument) whenever the value is
+concrete, and as `eqx.error_if` runtime checks when it is a tracer inside `jit`.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def is_concrete(x) -> bool:
+    """True if `x` holds a value now (not a tracer under jit/vmap/grad)."""
+    return not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(x))
+
+
+def as_float_array(x, name: str):
+    """`x` as a floating-point JAX array; `TypeError` naming `name` otherwise."""
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"{name} must be a number or an array of numbers, got {type(x).__name__}")
+    try:
+        arr = jnp.asarray(x)
+    except TypeError as err:
+        raise TypeError(f"{name} must be a number or an array of numbers, got {type(x).__name__}") from err
+    if not (jnp.issubdtype(arr.dtype, jnp.floating) or jnp.issubdtype(arr.dtype, jnp.integer)
+            or arr.dtype == jnp.bool_):
+        raise TypeError(f"{name} must have a real numeric dtype, got {arr.dtype}")
+    if not jnp.issubdtype(arr.dtype, jnp.floating):
+        arr = arr.astype(jnp.result_type(float))
+    return arr
+
+
+def check_positive(x, name: str, unit: str = ""):
+    """Raise `ValueError` unless every element of `x` is > 0 (eager) / add a runtime check (jit)."""
+    return _check(x, lambda a: a > 0, name, f"> 0{(' ' + unit) if unit else ''}")
+
+
+def check_nonnegative(x, name: str, unit: str = ""):
+    """Raise `ValueError` unless every element of `x` is >= 0."""
+    return _check(x, lambda a: a >= 0, name, f">= 0{(' ' + unit) if unit else ''}")
+
+
+def check_finite(x, name: str):
+    """Raise `ValueError` if `x` holds NaN or inf."""
+    return _check(x, lambda a: (np if isinstance(a, np.ndarray) else jnp).isfinite(a), name,
+                  "finite (no NaN or inf)")
+
+
+def check_in_range(x, name: str, low: float, high: float, *, high_open: bool = True):
+    """Raise `ValueError` unless low <= x < high (or <= high)."""
+    bracket = ")" if high_open else "]"
+    if high_open:
+        ok = lambda a: (a >= low) & (a < high)  # noqa: E731
+    else:
+        ok = lambda a: (a >= low) & (a <= high)  # noqa: E731
+    return _check(x, ok, name, f"in [{low}, {high}{bracket}")
+
+
+def _check(x, ok, name, expected):
+    if x is None:
+        return x
+    if is_concrete(x):
+        arr = np.asarray(x)
+        good = np.asarray(ok(arr))
+        if not good.all():
+            bad = arr[~good] if arr.ndim else arr
+            example = np.ravel(bad)[0]
+            raise ValueError(f"{name} must be {expected}; got {example!r}"
+                             + (f" ({int((~good).sum())} of {arr.size} elements)" if arr.size > 1 else ""))
+        return x
+    return eqx.error_if(x, ~ok(x), f"{name} must be {expected}")
+
+
+def check_dt(dt):
+    """Validate a time step in ms: a positive finite scalar."""
+    arr = as_float_array(dt, "dt")
+    if arr.ndim != 0:
+        raise ValueError(f"dt must be a scalar time step in ms, got shape {arr.shape}")
+    check_finite(arr, "dt")
+    check_positive(arr, "dt", "ms")
+    return arr

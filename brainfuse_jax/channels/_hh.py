@@ -1,0 +1,69 @@
+"""The Hodgkin-Huxley (1952) squid-axon channels, in NEURON's `hh.mod` form (rest at -65 mV).
+
+Hodgkin, A. L. & Huxley, A. F. (1952). A quantitative description of membrane current and its
+application to conduction and excitation in nerve. J. Physiol. 117, 500-544.
+Rates in 1/ms, v in mV, q10 = 3 relative to 6.3 degC.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import equinox as eqx
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from .._math import vtrap
+from ._base import AlphaBeta, Channel
+
+
+def _arr(x):
+    return jnp.asarray(x, dtype=jnp.result_type(float))
+
+
+class HHNa(Channel):
+    """Fast sodium current `gbar m^3 h (V - e_rev)`.
+
+    **Arguments:** `gbar` (mS/cm2, default 120), `e_rev` (mV, default 50).
+    """
+
+    gbar: Float[Array, "*n"] = eqx.field(default=120.0, converter=_arr)
+    e_rev: Float[Array, "*n"] = eqx.field(default=50.0, converter=_arr)
+    gates: ClassVar[dict[str, int]] = {"m": 3, "h": 1}
+    table: ClassVar[tuple[float, float, int] | None] = (-100.0, 100.0, 200)  # as hh.mod
+
+    def rates(self, v):
+        return {
+            "m": AlphaBeta(0.1 * vtrap(-(v + 40.0), 10.0), 4.0 * jnp.exp(-(v + 65.0) / 18.0)),
+            "h": AlphaBeta(0.07 * jnp.exp(-(v + 65.0) / 20.0), 1.0 / (jnp.exp(-(v + 35.0) / 10.0) + 1.0)),
+        }
+
+
+class HHK(Channel):
+    """Delayed-rectifier potassium current `gbar n^4 (V - e_rev)`.
+
+    **Arguments:** `gbar` (mS/cm2, default 36), `e_rev` (mV, default -77).
+    """
+
+    gbar: Float[Array, "*n"] = eqx.field(default=36.0, converter=_arr)
+    e_rev: Float[Array, "*n"] = eqx.field(default=-77.0, converter=_arr)
+    gates: ClassVar[dict[str, int]] = {"n": 4}
+    table: ClassVar[tuple[float, float, int] | None] = (-100.0, 100.0, 200)  # as hh.mod
+
+    def rates(self, v):
+        return {"n": AlphaBeta(0.01 * vtrap(-(v + 55.0), 10.0), 0.125 * jnp.exp(-(v + 65.0) / 80.0))}
+
+
+class Leak(Channel):
+    """Passive leak current `gbar (V - e_rev)`.
+
+    **Arguments:** `gbar` (mS/cm2, default 0.3), `e_rev` (mV, default -54.387, HH 1952; NEURON 9's
+    `hh` uses -54.3 unless `el_hh` is set).
+    """
+
+    gbar: Float[Array, "*n"] = eqx.field(default=0.3, converter=_arr)
+    e_rev: Float[Array, "*n"] = eqx.field(default=-54.387, converter=_arr)
+    gates: ClassVar[dict[str, int]] = {}
+
+    def rates(self, v):
+        return {}
