@@ -19,3 +19,7 @@ from .simulate import simulate as simulate
 from .surrogate import Surrogate as Surrogate
 
 __version__ = "0.1.0"
+from .neurons import ALIF as ALIF
+from .neurons import ASN as ASN
+from .neurons import LIF as LIF
+from .neurons import RecurrentLIF as RecurrentLIF

@@ -67,7 +67,7 @@ def _check(x, ok, name, expected):
         good = np.asarray(ok(arr))
         if not good.all():
             bad = arr[~good] if arr.ndim else arr
-            example = np.ravel(bad)[0]
+            example = np.ravel(bad)[0].item()
             raise ValueError(f"{name} must be {expected}; got {example!r}"
                              + (f" ({int((~good).sum())} of {arr.size} elements)" if arr.size > 1 else ""))
         return x
@@ -79,6 +79,5 @@ def check_dt(dt):
     arr = as_float_array(dt, "dt")
     if arr.ndim != 0:
         raise ValueError(f"dt must be a scalar time step in ms, got shape {arr.shape}")
-    check_finite(arr, "dt")
-    check_positive(arr, "dt", "ms")
-    return arr
+    arr = check_finite(arr, "dt")
+    return check_positive(arr, "dt", "ms")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PyTree
@@ -56,6 +57,7 @@ def _check_inputs(model: AbstractNeuron, state0: State, inputs):
     if len(state_shape) == 0:
         raise ValueError("the state has no batch axis; create it with init_state(batch_shape=(B,))")
     n_steps = None
+    checked = []
     for leaf in leaves:
         shape = tuple(jnp.shape(leaf))
         if len(shape) < 2:
@@ -70,8 +72,8 @@ def _check_inputs(model: AbstractNeuron, state0: State, inputs):
         if n_steps is not None and shape[1] != n_steps:
             raise ValueError("all inputs must have the same number of time steps")
         n_steps = shape[1]
-        check_finite(leaf, "inputs")
-    return n_steps
+        checked.append(check_finite(jnp.asarray(leaf), "inputs"))
+    return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(inputs), checked), n_steps
 
 
 def simulate(
@@ -107,10 +109,20 @@ def simulate(
     if not isinstance(model, AbstractNeuron):
         raise TypeError(f"model must be a neuron (AbstractNeuron), got {type(model).__name__}")
     dt = check_dt(dt)
-    n_steps = _check_inputs(model, state0, inputs)
+    inputs, n_steps = _check_inputs(model, state0, inputs)
     if chunk_size is not None:
         if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size <= 0:
             raise ValueError(f"chunk_size must be a positive int (steps) or None, got {chunk_size!r}")
+    if is_concrete(dt):
+        dt = float(dt)  # static: a compiled unroll is reused for every call with the same dt
+    if not (record is None or isinstance(record, str) or callable(record)):
+        record = tuple(record)  # hashable: part of the compiled unroll's cache key
+    _recorder(record)  # validate the spec eagerly
+    return _unroll(model, state0, inputs, dt, record, n_steps, chunk_size, remat)
+
+
+@eqx.filter_jit
+def _unroll(model, state0, inputs, dt, record, n_steps, chunk_size, remat):
     recorder = _recorder(record)
 
     def body(state, x):

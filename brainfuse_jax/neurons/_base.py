@@ -13,6 +13,8 @@ State = dict[str, Any]
 
 def normalize_batch_shape(batch_shape) -> tuple[int, ...]:
     """`batch_shape` as a tuple of non-negative ints; `TypeError`/`ValueError` otherwise."""
+    if isinstance(batch_shape, (str, bytes)):
+        raise TypeError(f"batch_shape must be an int or a tuple of ints, got {batch_shape!r}")
     if isinstance(batch_shape, int):
         batch_shape = (batch_shape,)
     try:

@@ -1,0 +1,28 @@
+"""Shared test configuration: reference data location, float64 fixture, NEURON availability."""
+
+import os
+import pathlib
+
+import jax
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+# Reference outputs of NEURON/NEST/Brian2 live outside the project (../shared/reference, see its
+# README); tests read them in place and skip only where the folder is absent (a user's clone).
+REF_DIR = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "reference"
+REF_DATA = REF_DIR / "data"
+
+
+def ref_file(name: str) -> pathlib.Path:
+    path = REF_DATA / name
+    if not path.exists():
+        pytest.skip(f"reference data {path} not present (it lives in ../shared/reference, outside the project)")
+    return path
+
+
+@pytest.fixture
+def x64():
+    """Run the test body with float64 enabled (restored afterwards)."""
+    with jax.enable_x64(True):
+        yield
