@@ -279,7 +279,8 @@ def _plot_quickstart(result: dict, png: Path) -> None:
     left.suptitle(f"(a) voltage traces, first {t[-1]:g} ms (labels: injected current)", fontsize=12)
 
     ax = right.subplots()
-    ax.plot(currents, a["rates"], color="k", lw=1.4, label=f"rate = spikes / {result['duration_ms']:g} ms")
+    ax.plot(currents, a["rates"], color="k", lw=1.4, marker="." if len(currents) <= 100 else None,
+            label=f"rate = spikes / {result['duration_ms']:g} ms")
     ax.scatter(currents[idx], a["rates"][idx], c=colors, s=45, zorder=3, clip_on=False,
                edgecolors="white", linewidths=0.8)
     ax.plot([], [], "o", color="0.5", label="neurons shown in (a)")

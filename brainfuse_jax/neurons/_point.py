@@ -62,7 +62,8 @@ class PointNeuron(AbstractNeuron):
           to ~1e-9 mV in float64.
         * `"rk4"`: classic 4th-order Runge-Kutta on the full ODE, input held over the step.
     - `spike_threshold`: mV, for the spike output.
-    - `surrogate`: surrogate gradient of the spike output (slope in 1/mV).
+    - `surrogate`: surrogate gradient of the spike output (slope in 1/mV; the default atan slope
+      0.5/mV is wider than the LIF default because an HH spike spans ~100 mV).
     """
 
     channels: dict[str, Channel]
@@ -96,8 +97,7 @@ class PointNeuron(AbstractNeuron):
         dtype = resolve_dtype(dtype)
         v = jnp.broadcast_to(jnp.asarray(v0, dtype), shape)
         check_finite(v, "v0")
-        kin = self._kinetics(v)
-        return {"v": v, **{c: {g: k.inf for g, k in gk.items()} for c, gk in kin.items()}}
+        return _resting_state(self, v)
 
     # ---- dynamics ----------------------------------------------------------------------------
     def _kinetics(self, v) -> dict[str, dict[str, GateKinetics]]:
@@ -164,6 +164,13 @@ class PointNeuron(AbstractNeuron):
         th = self.spike_threshold.astype(dtype)
         spike = self.surrogate(new["v"] - th) * (1.0 - self.surrogate(v - th))
         return new, spike
+
+
+@eqx.filter_jit
+def _resting_state(model: PointNeuron, v) -> State:
+    # One compiled call instead of dozens of eager ops (matters outside jit).
+    kin = model._kinetics(v)
+    return {"v": v, **{c: {g: k.inf for g, k in gk.items()} for c, gk in kin.items()}}
 
 
 def HH(
