@@ -8,6 +8,11 @@ import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+# As equinox's own suite: implicit rank promotion is an error, so shape bugs cannot hide behind
+# broadcasting. (Strict dtype promotion is checked for the package code separately:
+# JAX_NUMPY_DTYPE_PROMOTION=strict python -m pytest.)
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
 # Reference outputs of NEURON/NEST/Brian2 live outside the project (../shared/reference, see its
 # README); tests read them in place and skip only where the folder is absent (a user's clone).
 REF_DIR = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "reference"

@@ -29,7 +29,7 @@ def trace_loss(model, target, stim):
 
 @pytest.mark.parametrize("scheme", ["neuron", "exp_euler"])
 def test_grad_matches_central_differences(x64, scheme):
-    t = jnp.arange(N_STEPS) * DT
+    t = jnp.arange(N_STEPS, dtype=jnp.float64) * DT
     stim = (8.0 + 4.0 * jnp.sin(2 * jnp.pi * t / 20.0))[None, :]  # uA/cm2, several spikes
     target_model = bf.HH(g_na=110.0, g_k=40.0, g_l=0.25, scheme=scheme)
     _, target = bf.simulate(target_model, target_model.init_state(1), stim, DT, record="v")

@@ -12,5 +12,5 @@ def test_readme_example_runs(capsys):
     namespace = {}
     exec(compile(code, "README.md", "exec"), namespace)
     counts = np.asarray(namespace["rec"]["output"].sum(axis=1))
-    np.testing.assert_array_equal(counts, [0, 6, 7])  # 100 ms at 0, 6.5, 10 uA/cm2 (NEURON: same)
+    np.testing.assert_array_equal(counts, [0, 6, 7])  # 100 ms at 0, 6.5, 10 uA/cm2
     assert np.isfinite(float(namespace["grads"].c_m))

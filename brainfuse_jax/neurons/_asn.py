@@ -92,7 +92,8 @@ def binary_spikes(q: Float[Array, "*b"], max_spikes: int) -> tuple[Float[Array, 
         s = (r >= 1).astype(q.dtype)
         r = r - s
         spikes.append(_ste(s, jnp.clip(q - (k - 1), 0, 1)))
-    residual = q + (r - jax.lax.stop_gradient(q))  # == r exactly, gradient 1 in q
+    # == r (exactly, see the module docstring) with gradient 1 in q; r itself where q = +-inf
+    residual = jnp.where(jnp.isfinite(q), _ste(r, q), r)
     return jnp.stack(spikes, axis=-1), residual
 
 
@@ -130,13 +131,13 @@ class ASN(AbstractNeuron):
 
     def __init__(
         self,
-        tau_m: Float[ArrayLike, "..."] = 20.0,
-        v_rest: Float[ArrayLike, "..."] = 0.0,
-        threshold: Float[ArrayLike, "..."] = 1.0,
-        adapt: Float[ArrayLike, "..."] = 0.1,
-        tau_adapt: Float[ArrayLike, "..."] = 100.0,
+        tau_m: Real[ArrayLike, "..."] = 20.0,
+        v_rest: Real[ArrayLike, "..."] = 0.0,
+        threshold: Real[ArrayLike, "..."] = 1.0,
+        adapt: Real[ArrayLike, "..."] = 0.1,
+        tau_adapt: Real[ArrayLike, "..."] = 100.0,
         *,
-        max_spikes: int = 4,
+        max_spikes: int | np.integer = 4,
         mode: str = "train",
     ):
         self.tau_m = _param(tau_m, "tau_m")

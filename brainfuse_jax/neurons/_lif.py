@@ -49,7 +49,7 @@ def _param(x, name: str) -> Array:
     return jnp.asarray(arr, dtype=arr.dtype)
 
 
-def beta_to_raw(beta: Float[ArrayLike, "..."]) -> Float[Array, "..."]:
+def beta_to_raw(beta: Real[ArrayLike, "..."]) -> Float[Array, "..."]:
     """Inverse of the `beta` parameterisation: `raw = logit(beta / 0.999)`, clipped to [-30, 30].
 
     Values of `beta` in [0.999, 1) map to `raw = 30`, i.e. `beta = 0.999` (to within rounding).
@@ -60,12 +60,12 @@ def beta_to_raw(beta: Float[ArrayLike, "..."]) -> Float[Array, "..."]:
     return jnp.clip(raw, -_RAW_MAX, _RAW_MAX)
 
 
-def raw_to_beta(raw: Float[ArrayLike, "..."]) -> Float[Array, "..."]:
+def raw_to_beta(raw: Real[ArrayLike, "..."]) -> Float[Array, "..."]:
     """The `beta` parameterisation: `beta = 0.999 * sigmoid(raw)`, always in [0, 0.999]."""
     return BETA_MAX * jax.nn.sigmoid(jnp.asarray(raw))
 
 
-def decay(dt: Float[ArrayLike, ""], tau: Float[ArrayLike, "..."]) -> Float[Array, "..."]:
+def decay(dt: Real[ArrayLike, ""], tau: Real[ArrayLike, "..."]) -> Float[Array, "..."]:
     """Per-step decay factor `exp(-dt / tau)` of a time constant `tau` (ms) over `dt` (ms).
 
     `tau` is floored at `TAU_MIN` = 1e-3 ms, so the factor stays in [0, 1) with a finite gradient
@@ -181,7 +181,9 @@ _COMMON_ARGS = """
       in [0, 0.999] whatever an optimiser does to `beta_raw`; values in [0.999, 1) are clamped
       to 0.999. For a membrane time constant `tau` (ms) at step `dt`, `beta = exp(-dt / tau)`.
     - `threshold`: firing threshold, > 0, in units of the input. Learnable.
-    - `learn_beta`: if False (default) `beta` is a constant (`stop_gradient`).
+    - `learn_beta`: if False (default) `beta` is a constant (`stop_gradient`). `beta_raw` (like
+      `refractory`) is still an array leaf, with zero gradient: keep frozen leaves away from
+      updates that need no gradient (weight decay), e.g. with `eqx.partition`.
     - `reset`: `"subtract"` (default; `v -= threshold` on a spike) or `"zero"` (`v = 0`).
     - `refractory`: refractory period in ms (>= 0, default 0). After a spike the neuron is held
       for `round(refractory / dt)` steps: `v` keeps its post-reset value, input is ignored and no
@@ -211,12 +213,12 @@ class LIF(_AbstractLIF):
 
     def __init__(
         self,
-        beta: Float[ArrayLike, "..."] = 0.9,
-        threshold: Float[ArrayLike, "..."] = 1.0,
+        beta: Real[ArrayLike, "..."] = 0.9,
+        threshold: Real[ArrayLike, "..."] = 1.0,
         *,
         learn_beta: bool = False,
         reset: str = "subtract",
-        refractory: Float[ArrayLike, "..."] = 0.0,
+        refractory: Real[ArrayLike, "..."] = 0.0,
         detach_reset: bool = True,
         surrogate: Surrogate | None = None,
     ):
@@ -259,14 +261,14 @@ class ALIF(_AbstractLIF):
 
     def __init__(
         self,
-        beta: Float[ArrayLike, "..."] = 0.9,
-        threshold: Float[ArrayLike, "..."] = 1.0,
-        adapt: Float[ArrayLike, "..."] = 0.1,
-        tau_adapt: Float[ArrayLike, "..."] = 200.0,
+        beta: Real[ArrayLike, "..."] = 0.9,
+        threshold: Real[ArrayLike, "..."] = 1.0,
+        adapt: Real[ArrayLike, "..."] = 0.1,
+        tau_adapt: Real[ArrayLike, "..."] = 200.0,
         *,
         learn_beta: bool = False,
         reset: str = "subtract",
-        refractory: Float[ArrayLike, "..."] = 0.0,
+        refractory: Real[ArrayLike, "..."] = 0.0,
         detach_reset: bool = True,
         surrogate: Surrogate | None = None,
     ):
@@ -323,13 +325,13 @@ class RecurrentLIF(_AbstractLIF):
         n: int | None = None,
         *,
         key: PRNGKeyArray | None = None,
-        weight: Float[ArrayLike, "n n"] | None = None,
+        weight: Real[ArrayLike, "..."] | None = None,  # (n, n), checked below
         gain: float | int = 1.0,
-        beta: Float[ArrayLike, "..."] = 0.9,
-        threshold: Float[ArrayLike, "..."] = 1.0,
+        beta: Real[ArrayLike, "..."] = 0.9,
+        threshold: Real[ArrayLike, "..."] = 1.0,
         learn_beta: bool = False,
         reset: str = "subtract",
-        refractory: Float[ArrayLike, "..."] = 0.0,
+        refractory: Real[ArrayLike, "..."] = 0.0,
         detach_reset: bool = True,
         surrogate: Surrogate | None = None,
     ):

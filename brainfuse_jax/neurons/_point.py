@@ -30,7 +30,7 @@ def _tabulated_kinetics(ch: Channel, v, celsius) -> dict[str, GateKinetics]:
     grid = jnp.linspace(lo, hi, n + 1, dtype=v.dtype)
     xi = (v - lo) * (n / (hi - lo))
     i = jnp.clip(jnp.floor(xi), 0, n - 1).astype(jnp.int32)
-    theta = jnp.clip(xi - i, 0.0, 1.0)  # d/dv flows through theta: the table's slope
+    theta = jnp.clip(xi - i.astype(v.dtype), 0.0, 1.0)  # d/dv flows through theta: the table's slope
     return {g: GateKinetics(*(t[i] + theta * (t[i + 1] - t[i]) for t in k))
             for g, k in ch.kinetics(grid, celsius).items()}
 
