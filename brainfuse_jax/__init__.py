@@ -15,6 +15,7 @@ from .channels import Leak as Leak
 from .neurons import HH as HH
 from .neurons import AbstractNeuron as AbstractNeuron
 from .neurons import PointNeuron as PointNeuron
+from .simulate import Total as Total
 from .simulate import simulate as simulate
 from .surrogate import Surrogate as Surrogate
 

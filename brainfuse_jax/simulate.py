@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax
@@ -13,7 +13,16 @@ from jaxtyping import Array, ArrayLike, Float, PyTree
 from ._validate import check_dt, check_finite, is_concrete
 from .neurons._base import AbstractNeuron, State
 
-RecordSpec = str | Sequence[str] | Callable[[State, Any], PyTree] | None
+class Total(NamedTuple):
+    """A record entry summed over time instead of stored per step: `record=bf.Total("output")`
+    returns spike counts of shape `(B, ...)`; costs no per-step memory. `what` is a state path,
+    `"output"` or a callable `(state, output) -> array`."""
+
+    what: str | Callable[[State, Any], PyTree] = "output"
+
+
+Entry = str | Total | Callable[[State, Any], PyTree]
+RecordSpec = Entry | Sequence[str] | dict[str, Entry] | None
 
 
 def _lookup(state: State, output, path: str):
@@ -36,17 +45,31 @@ def _paths(tree, prefix=""):
             yield f"{prefix}{k}"
 
 
-def _recorder(record: RecordSpec) -> Callable[[State, Any], PyTree]:
+def _entry_fn(entry) -> Callable[[State, Any], PyTree]:
+    if isinstance(entry, Total):
+        entry = entry.what
+    if isinstance(entry, str):
+        return lambda state, out: _lookup(state, out, entry)
+    if callable(entry):
+        return entry
+    raise TypeError("record entries must be a state path, 'output', a callable (state, output) -> "
+                    f"pytree, or Total(...); got {entry!r}")
+
+
+def _normalize_record(record: RecordSpec):
+    """A hashable form of `record`: `(single, ((name, entry), ...))`; `single` means one
+    unnamed entry whose result is returned bare."""
     if record is None:
-        return lambda state, out: None
-    if callable(record):
-        return record
-    if isinstance(record, str):
-        return lambda state, out: _lookup(state, out, record)
-    names = tuple(record)
-    if not all(isinstance(n, str) for n in names):
-        raise TypeError(f"record must be a name, a sequence of names, a callable or None; got {record!r}")
-    return lambda state, out: {n: _lookup(state, out, n) for n in names}
+        return (False, ())
+    if isinstance(record, (str, Total)) or callable(record):
+        _entry_fn(record)
+        return (True, ((None, record),))
+    items = tuple(record.items()) if isinstance(record, dict) else tuple((n, n) for n in record)
+    for name, entry in items:
+        if not isinstance(name, str):
+            raise TypeError(f"record names must be strings, got {name!r} in {record!r}")
+        _entry_fn(entry)
+    return (False, items)
 
 
 def _check_inputs(model: AbstractNeuron, state0: State, inputs):
@@ -71,6 +94,8 @@ def _check_inputs(model: AbstractNeuron, state0: State, inputs):
                              f"the state's batch shape {state_shape}; got {shape}")
         if n_steps is not None and shape[1] != n_steps:
             raise ValueError("all inputs must have the same number of time steps")
+        if shape[1] == 0:
+            raise ValueError(f"inputs must have at least one time step (axis 1); got shape {shape}")
         n_steps = shape[1]
         checked.append(check_finite(jnp.asarray(leaf), "inputs"))
     return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(inputs), checked), n_steps
@@ -95,16 +120,18 @@ def simulate(
       t*dt to (t+1)*dt using `inputs[:, t]` (NEURON's convention for played vectors). Units are the
       model's (uA/cm2 for conductance-based neurons).
     - `dt`: time step in ms, > 0.
-    - `record`: what to return per step, sampled *after* each step (t = dt, 2 dt, ..., T dt):
+    - `record`: what to return, sampled *after* each step (t = dt, 2 dt, ..., T dt):
       `"output"` (default; spikes for most neurons), a state path such as `"v"` or `"na.m"`,
-      a sequence of those (returns a dict), a callable `(state, output) -> pytree`, or `None`.
+      a callable `(state, output) -> pytree`, `Total(entry)` (summed over time: shape `(B, ...)`,
+      no per-step memory), a sequence of paths or a dict name -> entry (returns a dict), or `None`.
     - `chunk_size`: truncated BPTT. The unroll is split into chunks of this many steps and the
       gradient of the carried state is cut (`stop_gradient`) between chunks; the forward values are
       identical to the full unroll. `T` need not be a multiple of `chunk_size`.
     - `remat`: rematerialise each step under `grad` (`jax.checkpoint`): the backward pass stores
       only the carried state per step and recomputes the step's intermediates.
 
-    **Returns:** `(final_state, recorded)` with recorded leaves of shape `(B, T, ...)`.
+    **Returns:** `(final_state, recorded)`; per-step entries have shape `(B, T, ...)`, `Total`
+    entries `(B, ...)`.
     """
     if not isinstance(model, AbstractNeuron):
         raise TypeError(f"model must be a neuron (AbstractNeuron), got {type(model).__name__}")
@@ -115,45 +142,65 @@ def simulate(
             raise ValueError(f"chunk_size must be a positive int (steps) or None, got {chunk_size!r}")
     if is_concrete(dt):
         dt = float(dt)  # static: a compiled unroll is reused for every call with the same dt
-    if not (record is None or isinstance(record, str) or callable(record)):
-        record = tuple(record)  # hashable: part of the compiled unroll's cache key
-    _recorder(record)  # validate the spec eagerly
-    return _unroll(model, state0, inputs, dt, record, n_steps, chunk_size, remat)
+    return _unroll(model, state0, inputs, dt, _normalize_record(record), n_steps, chunk_size, remat)
 
 
 @eqx.filter_jit
 def _unroll(model, state0, inputs, dt, record, n_steps, chunk_size, remat):
-    recorder = _recorder(record)
+    single, items = record
+    per_step = {name: _entry_fn(e) for name, e in items if not isinstance(e, Total)}
+    totals = {name: _entry_fn(e) for name, e in items if isinstance(e, Total)}
 
-    def body(state, x):
+    def body(carry, x):
+        state, acc = carry
         new_state, out = model.step(state, x, dt)
-        return new_state, recorder(new_state, out)
+        acc = {k: jax.tree.map(jnp.add, acc[k], f(new_state, out)) for k, f in totals.items()}
+        return (new_state, acc), {k: f(new_state, out) for k, f in per_step.items()}
 
     if remat:
         body = jax.checkpoint(body)
 
-    xs = jax.tree.map(lambda a: jnp.swapaxes(jnp.asarray(a), 0, 1), inputs)  # (T, B, ...)
+    inputs = jax.tree.map(jnp.asarray, inputs)
+    x0 = jax.tree.map(lambda a: a[:, 0], inputs)
+    step_shapes = jax.eval_shape(lambda: model.step(state0, x0, dt))
+    acc0 = {k: jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), jax.eval_shape(f, *step_shapes))
+            for k, f in totals.items()}
 
-    if chunk_size is None or chunk_size >= n_steps:
-        final, ys = jax.lax.scan(body, state0, xs)
-    else:
-        # First chunk from state0 (its gradient reaches state0), then every later chunk starts
-        # from a stop_gradient of the carried state.
-        n_chunks, tail = divmod(n_steps, chunk_size)
-        take = lambda lo, hi: jax.tree.map(lambda a: a[lo:hi], xs)  # noqa: E731
-        final, ys = jax.lax.scan(body, state0, take(0, chunk_size))
-        parts = [ys]
+    # Time runs in blocks of K steps: each block's (B, K) inputs are transposed to time-major in
+    # cache (a whole-array transpose costs ~30% of an HH run), and with `chunk_size` the blocks are
+    # the truncation chunks: every block but the first starts from stop_gradient(state).
+    block = min(chunk_size, n_steps) if chunk_size is not None else _block_size(n_steps)
+    n_blocks, tail = divmod(n_steps, block)
+    swap = lambda tree: jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), tree)  # noqa: E731
 
-        def chunk(state, xc):
-            return jax.lax.scan(body, jax.lax.stop_gradient(state), xc)
+    def run_block(carry, xb, first):
+        state, acc = carry
+        if chunk_size is not None:
+            state = jax.tree.map(lambda s: jnp.where(first, s, jax.lax.stop_gradient(s)), state)
+        carry, ys = jax.lax.scan(body, (state, acc), swap(xb))
+        return carry, swap(ys)
 
-        if n_chunks > 1:
-            mid = jax.tree.map(lambda a: a.reshape(n_chunks - 1, chunk_size, *a.shape[1:]),
-                               take(chunk_size, n_chunks * chunk_size))
-            final, ys_mid = jax.lax.scan(chunk, final, mid)
-            parts.append(jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:]), ys_mid))
-        if tail:
-            final, ys_tail = chunk(final, take(n_chunks * chunk_size, n_steps))
-            parts.append(ys_tail)
-        ys = jax.tree.map(lambda *a: jnp.concatenate(a, axis=0), *parts)
-    return final, jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), ys)
+    def outer(carry, b):
+        xb = jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, b * block, block, axis=1), inputs)
+        return run_block(carry, xb, b == 0)
+
+    carry, ys = jax.lax.scan(outer, (state0, acc0), jnp.arange(n_blocks))
+    ys = jax.tree.map(lambda a: jnp.moveaxis(a, 0, 1).reshape(a.shape[1], -1, *a.shape[3:]), ys)
+    if tail:
+        x_tail = jax.tree.map(lambda a: a[:, n_blocks * block:], inputs)
+        carry, ys_tail = run_block(carry, x_tail, n_blocks == 0)
+        ys = jax.tree.map(lambda a, b: jnp.concatenate([a, b], axis=1), ys, ys_tail)
+    final, acc = carry
+    recorded = {**ys, **acc}
+    if single:
+        return final, recorded[None]
+    return final, ({name: recorded[name] for name, _ in items} if items else None)
+
+
+def _block_size(n_steps: int, target: int = 256) -> int:
+    """A block length near `target` that divides `n_steps` if one exists in [target/4, 2 target]
+    (so the unroll compiles one loop body, not a second one for a tail)."""
+    if n_steps <= 2 * target:
+        return max(n_steps, 1)
+    divisors = [k for k in range(target // 4, 2 * target + 1) if n_steps % k == 0]
+    return min(divisors, key=lambda k: abs(k - target)) if divisors else target

@@ -31,6 +31,24 @@ def test_record_specs():
     assert nothing is None
     with pytest.raises(ValueError, match="record.*'na.x'.*available"):
         bf.simulate(model, s0, stim, DT, record="na.x")
+    with pytest.raises(TypeError, match="record entries must be"):
+        bf.simulate(model, s0, stim, DT, record={"v": 3})
+
+
+@pytest.mark.parametrize("chunk_size", [None, 64])
+def test_total_records_sum_over_time(chunk_size):
+    model, s0, stim = hh_setup(steps=500)
+    _, per_step = bf.simulate(model, s0, stim, DT, record=("output", "v"))
+    _, counts = bf.simulate(model, s0, stim, DT, record=bf.Total(), chunk_size=chunk_size)
+    np.testing.assert_array_equal(counts, per_step["output"].sum(axis=1))
+    assert counts.shape == (4,) and counts.sum() > 0
+    _, both = bf.simulate(model, s0, stim, DT, chunk_size=chunk_size,
+                          record={"n": bf.Total(), "v_sum": bf.Total("v"), "v": "v",
+                                  "v2": lambda s, o: s["v"] ** 2})
+    np.testing.assert_array_equal(both["n"], counts)
+    np.testing.assert_allclose(both["v_sum"], per_step["v"].sum(axis=1), rtol=1e-5)
+    np.testing.assert_array_equal(both["v"], per_step["v"])
+    np.testing.assert_allclose(both["v2"], per_step["v"] ** 2, rtol=1e-6)
 
 
 @pytest.mark.parametrize("chunk_size", [1, 100, 333, 1000, 5000])

@@ -27,7 +27,7 @@ def test_forward_is_exactly_binary(kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("slope", [0.5, 1.0, 4.0])
+@pytest.mark.parametrize("slope", [0.5, 4.0])
 def test_max_gradient_is_one_at_threshold(kind, slope):
     sg = Surrogate(kind, slope)
     assert float(jax.grad(sg)(0.0)) == 1.0

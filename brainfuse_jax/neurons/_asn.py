@@ -33,7 +33,8 @@ operation is exact. For $|q| < 2^{p}$ ($p$ = 24 in float32, 53 in float64) the s
 floats near $q$ is at most 1, so $q - k$ for integers $0 \le k \le q$ is representable: each
 sub-step subtraction $r_{k-1} - 1$ and the one-shot $q - n$ are exact, the comparisons are exact,
 $[r_{k-1} \ge 1] = [q \ge k]$, hence $\sum_k s_k = \min(D, \lfloor q \rfloor)$ and $r_D = q - n$
-exactly. (Repeated subtraction of $\vartheta$ in membrane units would round differently from
+exactly; the new state, $v_\text{rest} + \vartheta_t r$ and $\rho a + n$, is then the same
+expression on identical values. (Repeated subtraction of $\vartheta$ in membrane units would round differently from
 $d - n\vartheta$, which is why the replay works in threshold units.) The gradients of the two modes
 agree as well: sub-step $k$ carries the straight-through ramp $\mathrm{clip}(q - k + 1, 0, 1)$, and
 these ramps sum to $\mathrm{clip}(q, 0, D)$.
@@ -55,7 +56,7 @@ from jaxtyping import Array, ArrayLike, Float, Real
 
 from .._validate import as_float_array, check_dt, check_finite, check_nonnegative, check_positive
 from ._base import AbstractNeuron, State, check_step_input, normalize_batch_shape, resolve_dtype
-from ._lif import _check_broadcast, _param, decay
+from ._lif import _check_broadcast, _like, _param, decay
 
 MODES = ("train", "infer")
 # Where it divides, the adaptive threshold is floored at this value (units of v), so a trained
@@ -189,17 +190,19 @@ class ASN(AbstractNeuron):
         x = jnp.asarray(x, dtype)
         check_step_input(self, state, x)
         dt = check_dt(dt).astype(dtype)
-        v_rest = self.v_rest.astype(dtype)
-        theta = jnp.maximum(self.threshold.astype(dtype) + self.adapt.astype(dtype) * a, THRESHOLD_MIN)
-        d = decay(dt, self.tau_m.astype(dtype)) * (v - v_rest) + x
+        v_rest = _like(self.v_rest, v)
+        theta = jnp.maximum(_like(self.threshold, a) + _like(self.adapt, a) * a, THRESHOLD_MIN)
+        d = _like(decay(dt, self.tau_m.astype(dtype)), v) * (v - v_rest) + x
         return d / theta, theta, v_rest, dt
 
     def _end(self, state: State, count, residual, theta, v_rest, dt) -> State:
         a = state["a"]
         return {"v": v_rest + theta * residual,
-                "a": decay(dt, self.tau_adapt.astype(a.dtype)) * a + count}
+                "a": _like(decay(dt, self.tau_adapt.astype(a.dtype)), a) * a + count}
 
-    def spike_train(self, state: State, x: Real[ArrayLike, "*b"], dt: Real[ArrayLike, ""]) -> tuple[State, Float[Array, "*b d"]]:
+    def spike_train(
+        self, state: State, x: Real[ArrayLike, "*b"], dt: Real[ArrayLike, ""]
+    ) -> tuple[State, Float[Array, "*b d"]]:
         """One step as `max_spikes` binary sub-steps (the `"infer"` computation, whatever `mode`).
 
         Returns `(state, spikes)` with `spikes[..., k]` exactly 0.0/1.0 and non-increasing in

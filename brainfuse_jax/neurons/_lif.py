@@ -62,7 +62,7 @@ def beta_to_raw(beta: Real[ArrayLike, "..."]) -> Float[Array, "..."]:
 
 def raw_to_beta(raw: Real[ArrayLike, "..."]) -> Float[Array, "..."]:
     """The `beta` parameterisation: `beta = 0.999 * sigmoid(raw)`, always in [0, 0.999]."""
-    return BETA_MAX * jax.nn.sigmoid(jnp.asarray(raw))
+    return BETA_MAX * jax.nn.sigmoid(as_float_array(raw, "raw"))
 
 
 def decay(dt: Real[ArrayLike, ""], tau: Real[ArrayLike, "..."]) -> Float[Array, "..."]:
@@ -72,6 +72,12 @@ def decay(dt: Real[ArrayLike, ""], tau: Real[ArrayLike, "..."]) -> Float[Array, 
     even if a trained time constant becomes non-positive.
     """
     return jnp.exp(-dt / jnp.maximum(tau, TAU_MIN))
+
+
+def _like(p: Array, ref: Array) -> Array:
+    """Parameter `p` in the dtype of `ref`, broadcast explicitly to its shape (per-neuron `(n,)`
+    against a state `(B, n)`; implicit rank promotion is an error in strict configurations)."""
+    return jnp.broadcast_to(p.astype(ref.dtype), ref.shape)
 
 
 def _check_broadcast(params: dict[str, Array], shape: tuple[int, ...]):
@@ -132,7 +138,8 @@ class _AbstractLIF(AbstractNeuron):
 
     def refractory_steps(self, dt: Real[ArrayLike, ""]) -> Float[Array, "..."]:
         """The refractory period in steps, `round(refractory / dt)` (ties to even)."""
-        return jnp.round(jax.lax.stop_gradient(self.refractory) / check_dt(dt))
+        dt = check_dt(dt)
+        return jnp.round(jax.lax.stop_gradient(self.refractory).astype(dt.dtype) / dt)
 
     def _params(self) -> dict[str, Array]:
         return {"beta": self.beta_raw, "threshold": self.threshold, "refractory": self.refractory}
@@ -154,9 +161,8 @@ class _AbstractLIF(AbstractNeuron):
     def _update(self, state: State, drive, theta, dt) -> tuple[Array, Array, Array]:
         """The shared LIF update: returns `(v_new, spike, refractory_new)`."""
         v, r = state["v"], state["refractory"]
-        dtype = v.dtype
         held = r > 0
-        u = jnp.where(held, v, self.beta.astype(dtype) * v + drive)
+        u = jnp.where(held, v, _like(self.beta, v) * v + drive)
         spike = self.surrogate(u - theta)
         spike = jnp.where(held, jnp.zeros_like(spike), spike)
         s_reset = jax.lax.stop_gradient(spike) if self.detach_reset else spike
@@ -164,7 +170,7 @@ class _AbstractLIF(AbstractNeuron):
             v_new = u - s_reset * theta
         else:
             v_new = u * (1.0 - s_reset)
-        n_ref = self.refractory_steps(dt).astype(dtype)
+        n_ref = _like(self.refractory_steps(dt), v)
         r_new = jnp.where(spike > 0, n_ref, jnp.maximum(r - 1.0, 0.0))
         return v_new, spike, r_new
 
@@ -231,8 +237,7 @@ class LIF(_AbstractLIF):
     def step(self, state: State, x: Real[ArrayLike, "*b"], dt: Real[ArrayLike, ""]) -> tuple[State, Float[Array, "*b"]]:
         """Advance one step of `dt` ms under input `x` (units of threshold); `(state, spikes)`."""
         x, dt = self._prepare(state, x, dt)
-        theta = self.threshold.astype(x.dtype)
-        v, s, r = self._update(state, x, theta, dt)
+        v, s, r = self._update(state, x, _like(self.threshold, x), dt)
         return {"v": v, "refractory": r}, s
 
 
@@ -294,9 +299,9 @@ class ALIF(_AbstractLIF):
         """Advance one step of `dt` ms under input `x` (units of threshold); `(state, spikes)`."""
         x, dt = self._prepare(state, x, dt)
         a = state["a"]
-        theta = self.threshold.astype(x.dtype) + self.adapt.astype(x.dtype) * a
+        theta = _like(self.threshold, a) + _like(self.adapt, a) * a
         v, s, r = self._update(state, x, theta, dt)
-        a_new = decay(dt, self.tau_adapt.astype(x.dtype)) * a + s
+        a_new = _like(decay(dt, self.tau_adapt.astype(dt.dtype)), a) * a + s
         return {"v": v, "a": a_new, "refractory": r}, s
 
 
@@ -375,5 +380,5 @@ class RecurrentLIF(_AbstractLIF):
         """Advance one step of `dt` ms under input `x` (units of threshold); `(state, spikes)`."""
         x, dt = self._prepare(state, x, dt)
         drive = x + state["s"] @ self.weight.astype(x.dtype)
-        v, s, r = self._update(state, drive, self.threshold.astype(x.dtype), dt)
+        v, s, r = self._update(state, drive, _like(self.threshold, x), dt)
         return {"v": v, "s": s, "refractory": r}, s

@@ -23,16 +23,32 @@ def _arr(x):
     return jnp.asarray(x, dtype=jnp.result_type(float))
 
 
-def _tabulated_kinetics(ch: Channel, v, celsius) -> dict[str, GateKinetics]:
-    """inf and tau linearly interpolated on the channel's table grid, exactly as NMODL's `TABLE`
-    (values beyond the grid are clamped to its end points)."""
-    lo, hi, n = ch.table
+def _tabulated_kinetics(channels: dict[str, Channel], v, celsius) -> dict[str, dict[str, GateKinetics]]:
+    """inf and tau linearly interpolated on a shared table grid, exactly as NMODL's `TABLE`
+    (values beyond the grid are clamped to its end points).
+
+    All channels with the same `table` spec are packed into one `(n, 4 * gates)` array of
+    `[values | slopes]`, so each step costs a single row gather per neuron (12 separate gathers
+    for HH cost ~1.5x the whole step; benchmarks/hh_step_variants.py).
+    """
+    (lo, hi, n), = {ch.table for ch in channels.values()}
     grid = jnp.linspace(lo, hi, n + 1, dtype=v.dtype)
+    names, cols = [], []
+    for c, ch in channels.items():
+        for g, k in ch.kinetics(grid, celsius).items():
+            names.append((c, g))
+            cols.extend(k)
+    table = jnp.stack(cols, axis=-1)  # (n + 1, 2 * gates): inf, tau per gate
+    packed = jnp.concatenate([table[:-1], table[1:] - table[:-1]], axis=-1)
     xi = (v - lo) * (n / (hi - lo))
     i = jnp.clip(jnp.floor(xi), 0, n - 1).astype(jnp.int32)
-    theta = jnp.clip(xi - i.astype(v.dtype), 0.0, 1.0)  # d/dv flows through theta: the table's slope
-    return {g: GateKinetics(*(t[i] + theta * (t[i + 1] - t[i]) for t in k))
-            for g, k in ch.kinetics(grid, celsius).items()}
+    theta = jnp.clip(xi - i.astype(v.dtype), 0.0, 1.0)[..., None]  # d/dv flows through theta
+    row = packed[i]
+    vals = row[..., : len(cols)] + theta * row[..., len(cols):]
+    out: dict[str, dict[str, GateKinetics]] = {c: {} for c in channels}
+    for k, (c, g) in enumerate(names):
+        out[c][g] = GateKinetics(vals[..., 2 * k], vals[..., 2 * k + 1])
+    return out
 
 
 class PointNeuron(AbstractNeuron):
@@ -102,12 +118,14 @@ class PointNeuron(AbstractNeuron):
     # ---- dynamics ----------------------------------------------------------------------------
     def _kinetics(self, v) -> dict[str, dict[str, GateKinetics]]:
         celsius = self.temperature.astype(v.dtype)
-        out = {}
+        out, tabulated = {}, {}
         for c, ch in self.channels.items():
             if self.scheme == "neuron" and ch.table is not None:
-                out[c] = _tabulated_kinetics(ch, v, celsius)
+                tabulated.setdefault(tuple(ch.table), {})[c] = ch
             else:
                 out[c] = ch.kinetics(v, celsius)
+        for group in tabulated.values():
+            out.update(_tabulated_kinetics(group, v, celsius))
         return out
 
     def _conductances(self, state, dtype):
