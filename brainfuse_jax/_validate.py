@@ -81,3 +81,24 @@ def check_dt(dt):
         raise ValueError(f"dt must be a scalar time step in ms, got shape {arr.shape}")
     arr = check_finite(arr, "dt")
     return check_positive(arr, "dt", "ms")
+
+
+def param(default, name: str, unit: str = "", *, low: str | None = None):
+    """An `eqx.field` for a floating-point parameter, validated by its converter.
+
+    The converter runs when the module is built, so a bad value raises `ValueError` at once, and a
+    module built under `jit`/`vmap` carries an `eqx.error_if` check instead (a check in
+    `__check_init__` could not: its result would be discarded). `low` is `"positive"`,
+    `"nonnegative"` or None; values must always be finite.
+    """
+
+    def convert(x):
+        arr = as_float_array(x, name)
+        arr = check_finite(arr, name)
+        if low == "positive":
+            arr = check_positive(arr, name, unit)
+        elif low == "nonnegative":
+            arr = check_nonnegative(arr, name, unit)
+        return arr
+
+    return eqx.field(default=default, converter=convert)

@@ -20,6 +20,7 @@ from typing import Literal
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
 SurrogateName = Literal["atan", "fast_sigmoid", "sigmoid", "ste"]
@@ -74,7 +75,8 @@ class Surrogate(eqx.Module):
     def __check_init__(self):
         if self.kind not in _GRADS:
             raise ValueError(f"kind must be one of {sorted(_GRADS)}, got {self.kind!r}")
-        if not (isinstance(self.slope, (int, float)) and self.slope > 0):
+        if isinstance(self.slope, bool) or not (isinstance(self.slope, (int, float, np.number))
+                                                and np.isfinite(self.slope) and self.slope > 0):
             raise ValueError(f"slope must be a positive number, got {self.slope!r}")
 
     def __call__(self, x: Float[ArrayLike, "*shape"]) -> Float[Array, "*shape"]:

@@ -124,3 +124,12 @@ def test_model_not_a_neuron(hh):
     _, s0, x = hh
     with pytest.raises(TypeError, match="model must be a neuron"):
         bf.simulate(lambda s, x, dt: (s, x), s0, x, DT)
+
+
+def test_negative_conductance_in_a_model_built_under_vmap():
+    """Construction checks survive tracing: a model built inside vmap/jit carries eqx.error_if."""
+    build_and_run = eqx.filter_jit(jax.vmap(
+        lambda g: bf.simulate(bf.HH(g_na=g), bf.HH().init_state(1), jnp.zeros((1, 5)), DT, record="v")[1]))
+    assert build_and_run(jnp.array([100.0, 120.0])).shape == (2, 1, 5)
+    with pytest.raises(eqx.EquinoxRuntimeError, match="HHNa.gbar must be >= 0"):
+        jax.block_until_ready(build_and_run(jnp.array([100.0, -1.0])))

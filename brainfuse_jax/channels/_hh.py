@@ -9,16 +9,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from .._math import vtrap
+from .._validate import param
 from ._base import AlphaBeta, Channel
-
-
-def _arr(x):
-    return jnp.asarray(x, dtype=jnp.result_type(float))
 
 
 class HHNa(Channel):
@@ -27,8 +23,8 @@ class HHNa(Channel):
     **Arguments:** `gbar` (mS/cm2, default 120), `e_rev` (mV, default 50).
     """
 
-    gbar: Float[Array, "*n"] = eqx.field(default=120.0, converter=_arr)
-    e_rev: Float[Array, "*n"] = eqx.field(default=50.0, converter=_arr)
+    gbar: Float[Array, "*n"] = param(120.0, "HHNa.gbar", "mS/cm2", low="nonnegative")
+    e_rev: Float[Array, "*n"] = param(50.0, "HHNa.e_rev", "mV")
     gates: ClassVar[dict[str, int]] = {"m": 3, "h": 1}
     table: ClassVar[tuple[float, float, int] | None] = (-100.0, 100.0, 200)  # as hh.mod
 
@@ -45,8 +41,8 @@ class HHK(Channel):
     **Arguments:** `gbar` (mS/cm2, default 36), `e_rev` (mV, default -77).
     """
 
-    gbar: Float[Array, "*n"] = eqx.field(default=36.0, converter=_arr)
-    e_rev: Float[Array, "*n"] = eqx.field(default=-77.0, converter=_arr)
+    gbar: Float[Array, "*n"] = param(36.0, "HHK.gbar", "mS/cm2", low="nonnegative")
+    e_rev: Float[Array, "*n"] = param(-77.0, "HHK.e_rev", "mV")
     gates: ClassVar[dict[str, int]] = {"n": 4}
     table: ClassVar[tuple[float, float, int] | None] = (-100.0, 100.0, 200)  # as hh.mod
 
@@ -61,8 +57,8 @@ class Leak(Channel):
     `hh` uses -54.3 unless `el_hh` is set).
     """
 
-    gbar: Float[Array, "*n"] = eqx.field(default=0.3, converter=_arr)
-    e_rev: Float[Array, "*n"] = eqx.field(default=-54.387, converter=_arr)
+    gbar: Float[Array, "*n"] = param(0.3, "Leak.gbar", "mS/cm2", low="nonnegative")
+    e_rev: Float[Array, "*n"] = param(-54.387, "Leak.e_rev", "mV")
     gates: ClassVar[dict[str, int]] = {}
 
     def rates(self, v):

@@ -7,20 +7,16 @@ from typing import Literal
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, ArrayLike, Float, Real
 
 from .._math import one_minus_exp_neg_over_x
-from .._validate import check_dt, check_finite, check_positive
+from .._validate import check_dt, check_finite, param
 from ..channels import Channel, GateKinetics, HHK, HHNa, Leak
 from ..surrogate import Surrogate
 from ._base import AbstractNeuron, State, check_step_input, normalize_batch_shape, resolve_dtype
 
 Scheme = Literal["exp_euler", "backward_euler", "neuron", "rk4"]
 SCHEMES = ("exp_euler", "backward_euler", "neuron", "rk4")
-
-
-def _arr(x):
-    return jnp.asarray(x, dtype=jnp.result_type(float))
 
 
 def _tabulated_kinetics(channels: dict[str, Channel], v, celsius) -> dict[str, dict[str, GateKinetics]]:
@@ -83,9 +79,9 @@ class PointNeuron(AbstractNeuron):
     """
 
     channels: dict[str, Channel]
-    c_m: Float[Array, "*n"] = eqx.field(default=1.0, converter=_arr)
-    temperature: Float[Array, ""] = eqx.field(default=6.3, converter=_arr)
-    spike_threshold: Float[Array, "*n"] = eqx.field(default=0.0, converter=_arr)
+    c_m: Float[Array, "*n"] = param(1.0, "c_m", "uF/cm2", low="positive")
+    temperature: Float[Array, ""] = param(6.3, "temperature", "degC")
+    spike_threshold: Float[Array, "*n"] = param(0.0, "spike_threshold", "mV")
     scheme: str = eqx.field(default="neuron", static=True)
     surrogate: Surrogate = Surrogate("atan", 0.5)
 
@@ -99,8 +95,6 @@ class PointNeuron(AbstractNeuron):
                 raise ValueError(f"channel names must be strings other than 'v', got {name!r}")
         if self.scheme not in SCHEMES:
             raise ValueError(f"scheme must be one of {SCHEMES}, got {self.scheme!r}")
-        check_positive(self.c_m, "c_m", "uF/cm2")
-        check_finite(self.temperature, "temperature")
 
     # ---- state -------------------------------------------------------------------------------
     def init_state(self, batch_shape, dtype=None, v0: Float[ArrayLike, "*b"] = -65.0) -> State:
@@ -153,7 +147,7 @@ class PointNeuron(AbstractNeuron):
         return {c: {g: k.inf + (state[c][g] - k.inf) * jnp.exp(-dt / k.tau) for g, k in gk.items()}
                 for c, gk in kin.items()}
 
-    def step(self, state: State, x: Float[ArrayLike, "*b"], dt: Float[ArrayLike, ""]) -> tuple[State, Float[Array, "*b"]]:
+    def step(self, state: State, x: Real[ArrayLike, "*b"], dt: Real[ArrayLike, ""]) -> tuple[State, Float[Array, "*b"]]:
         """Advance by `dt` (ms) under current density `x` (uA/cm2); returns `(state, spike)`."""
         v = state["v"]
         dtype = v.dtype
