@@ -2,6 +2,7 @@
 
 ```
 brainfuse quickstart [--out DIR] [--neurons N] [--duration MS] [--dt MS] [--float64] ...
+                     [--no-fit] [--fit-target PATH] [--fit-ms MS] [--fit-steps N] [--fit-starts N]
 ```
 
 Subcommands are registered in `_COMMANDS` (name -> function adding its subparser); each sets
@@ -27,6 +28,12 @@ SAMPLE_CURRENTS = (0.0, 3.0, 6.5, 10.0, 15.0, 20.0)  # uA/cm2, neurons whose vol
 RATE_AT = 10.0  # uA/cm2, the current whose firing rate is printed (classic HH: ~68 Hz over 1 s)
 TRACE_MS = 100.0  # ms of voltage trace shown in panel (a)
 BLOCK_STEPS = 100  # steps per inner `simulate` call: bounds the (neurons, steps) spike buffer
+
+# ---- quickstart panel (c): fitting gNa, gK, gL to a NEURON trace ------------------------------
+FIT_TARGET_NAME = "hh_noisy_fit_target.npz"  # ../shared/reference/data/, made with NEURON 9.0.2
+FIT_TRUTH = {"na.gbar": 100.0, "k.gbar": 40.0, "leak.gbar": 0.35}  # mS/cm2, the target's conductances
+FIT_LABELS = {"na.gbar": "gNa", "k.gbar": "gK", "leak.gbar": "gL"}
+FIT_DT = 0.025  # ms, the target's sampling interval (and time step of the fit)
 
 
 # ---- argument types: argparse turns ArgumentTypeError into "argument --opt: ..." + exit 2 ----
@@ -55,17 +62,28 @@ def _neuron_count(text: str) -> int:
     return n
 
 
+def _count_at_least_1(text: str) -> int:
+    n = _number(text, int, "an integer")
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return n
+
+
 # ---- quickstart ----------------------------------------------------------------------------
 def _add_quickstart(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "quickstart",
-        help="simulate 1,000 HH neurons for 1 s and plot their f-I curve",
+        help="simulate 1,000 HH neurons for 1 s and plot their f-I curve; fit HH conductances to a NEURON trace",
         description=(
             "Simulate N independent Hodgkin-Huxley neurons (NEURON's hh, scheme 'neuron') driven by "
             f"constant currents linspace({I_MIN:g}, {I_MAX:g}, N) uA/cm2, count their spikes (upward "
             "0 mV crossings), print a summary and draw sample voltage traces and the f-I curve to "
             "OUT/quickstart.png. Runs in chunks: one jitted function, compiled once, advances all "
-            "neurons by --chunk ms per call, carrying the state."),
+            "neurons by --chunk ms per call, carrying the state. Then (panel c) fits gNa, gK and gL of "
+            "an HH neuron by gradient descent (brainfuse_jax.fit, float64, several starts at once) to "
+            f"NEURON's trace under noisy current ({FIT_TARGET_NAME} from ../shared/reference/data; "
+            "without it, to a target made with our own HH at the same conductances) and prints the "
+            "recovered conductances."),
     )
     p.add_argument("--out", metavar="DIR", default="brainfuse-out",
                    help="output directory (default: %(default)s)")
@@ -80,6 +98,17 @@ def _add_quickstart(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--float64", action="store_true",
                    help="simulate in float64 (enables jax_enable_x64) instead of float32")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--no-fit", action="store_true", help="skip the fitting panel (c)")
+    p.add_argument("--fit-target", metavar="PATH", default=None,
+                   help=f"NEURON target for the fit ({FIT_TARGET_NAME}; default: look in "
+                        "../shared/reference/data), or 'synthetic' for a target made with our own HH")
+    p.add_argument("--fit-ms", type=_positive_ms, default=200.0, metavar="MS",
+                   help="length of the fitted window, ms (default: %(default)s)")
+    p.add_argument("--fit-steps", type=_count_at_least_1, default=150, metavar="N",
+                   help="optimiser iterations of the fit (default: %(default)s)")
+    p.add_argument("--fit-starts", type=_count_at_least_1, default=4, metavar="N",
+                   help="starts fitted at once: NEURON's default conductances and N-1 draws within "
+                        "+-30%% of them (default: %(default)s)")
     p.set_defaults(func=lambda args: _quickstart(args, p))
 
 
@@ -142,6 +171,7 @@ def _quickstart(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
 
     n_steps = _whole_steps(args.duration, args.dt, "--duration", parser)
     chunk_steps = min(max(1, round(args.chunk / args.dt)), n_steps)  # at least one step
+    fit_target = None if args.no_fit else _find_fit_target(args, parser)
     out_dir = Path(args.out)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -159,10 +189,11 @@ def _quickstart(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     finally:
         jax.config.update("jax_enable_x64", x64_before)
 
+    fit = None if args.no_fit else _run_fit_panel(args, fit_target)
     png = out_dir / "quickstart.png"
-    _plot_quickstart(result, png)
-    result["t_total"] = time.perf_counter() - t_start  # model, compile, simulate and plot
-    _print_summary(result, png)
+    _plot_quickstart(result, png, fit)
+    result["t_total"] = time.perf_counter() - t_start  # model, compile, simulate, fit and plot
+    _print_summary(result, png, fit)
     return 0
 
 
@@ -221,6 +252,89 @@ def _run_quickstart(args: argparse.Namespace, n_steps: int, chunk_steps: int) ->
     }
 
 
+def _find_fit_target(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Path | None:
+    """The NEURON target file for panel (c), or None for a synthetic target (after checking
+    --fit-ms against it)."""
+    n_steps = _whole_steps(args.fit_ms, FIT_DT, "--fit-ms", parser)
+    path = None
+    if args.fit_target is not None and args.fit_target != "synthetic":
+        path = Path(args.fit_target)
+        if not path.is_file():
+            parser.error(f"--fit-target: no such file: {str(path)!r}")
+    elif args.fit_target is None:
+        here = Path(__file__).resolve().parents[2]  # the repository's parent, next to ../shared
+        for base in (Path.cwd().parent, here):
+            if (base / "shared" / "reference" / "data" / FIT_TARGET_NAME).is_file():
+                path = base / "shared" / "reference" / "data" / FIT_TARGET_NAME
+                break
+    if path is not None:
+        try:
+            with np.load(path) as d:
+                n_file = len(d["V_mV"])
+        except (OSError, ValueError, KeyError) as err:
+            parser.error(f"--fit-target: {str(path)!r} is not a target file like {FIT_TARGET_NAME}: {err}")
+        if n_steps + 1 > n_file:
+            parser.error(f"--fit-ms ({args.fit_ms:g} ms) is longer than the target "
+                         f"({(n_file - 1) * FIT_DT:g} ms in {str(path)!r})")
+    return path
+
+
+def _ou_current(n: int, seed: int = 20240607, mu: float = 5.0, sigma: float = 5.0, tau: float = 5.0,
+                dt: float = FIT_DT) -> np.ndarray:
+    """Ornstein-Uhlenbeck current density (uA/cm2), exact discretisation: the recipe of
+    hh_noisy_fit_target.npz (so the synthetic target has the same stimulus)."""
+    xi = np.random.default_rng(seed).standard_normal(n)
+    a = np.exp(-dt / tau)
+    x = np.empty(n)
+    x[0] = mu
+    for k in range(n - 1):
+        x[k + 1] = mu + (x[k] - mu) * a + sigma * np.sqrt(1 - a * a) * xi[k]
+    return x
+
+
+def _run_fit_panel(args: argparse.Namespace, target_path: Path | None) -> dict:
+    """Fit gNa, gK, gL of `HH()` to the first `--fit-ms` ms of the target, in float64."""
+    import json
+
+    import jax
+
+    from .fit import Bounded, fit, predict, sample_starts
+    from .neurons import HH
+
+    n = round(args.fit_ms / FIT_DT) + 1  # samples at t = 0, dt, ..., fit_ms
+    with jax.enable_x64(True):
+        if target_path is not None:
+            d = np.load(target_path)
+            dt = float(json.loads(str(d["params_json"]))["dt_ms"])
+            if abs(dt - FIT_DT) > 1e-12:
+                raise SystemExit(f"brainfuse quickstart: error: {target_path} must be sampled every {FIT_DT} ms")
+            stim, target = d["I_stim_uA_per_cm2"][:n], d["V_mV"][:n]
+            truth = {"na.gbar": float(d["true_gnabar_hh_S_per_cm2"]) * 1e3,
+                     "k.gbar": float(d["true_gkbar_hh_S_per_cm2"]) * 1e3,
+                     "leak.gbar": float(d["true_gl_hh_S_per_cm2"]) * 1e3}
+            source = f"NEURON's trace {target_path}"
+        else:
+            truth = dict(FIT_TRUTH)
+            stim = _ou_current(n)
+            target = predict(HH(g_na=truth["na.gbar"], g_k=truth["k.gbar"], g_l=truth["leak.gbar"]),
+                             stim, FIT_DT)
+            source = (f"a target generated with our own HH (NEURON's {FIT_TARGET_NAME} not found in "
+                      "../shared/reference/data)")
+        params = {name: Bounded(lo, hi, "log") for name, (lo, hi) in
+                  {"na.gbar": (20.0, 400.0), "k.gbar": (5.0, 150.0), "leak.gbar": (0.03, 3.0)}.items()}
+        start_model = HH()  # NEURON's default hh: 120, 36, 0.3 mS/cm2
+        starts = sample_starts(params, args.fit_starts, jax.random.key(0), around=start_model, spread=0.3)
+        for name in params:  # start 0: NEURON's defaults themselves
+            starts[name][0] = float(start_model.channels[name.split(".")[0]].gbar)
+        result = fit(start_model, params, stim, target, dt=FIT_DT, n_steps=args.fit_steps, starts=starts,
+                     progress=not args.no_progress)
+        before = predict(start_model, stim, FIT_DT)  # start 0, NEURON's defaults
+        after = predict(result.model, stim, FIT_DT)
+    return {"source": source, "truth": truth, "result": result, "stim": stim, "target": target,
+            "before": before, "after": after, "n_samples": n,
+            "start": {name: float(starts[name][result.best_start]) for name in params}}
+
+
 def _analyse(result: dict) -> dict:
     """Rates (Hz), the interpolated rate at `RATE_AT`, rheobase and maximum rate."""
     currents, duration_s = result["currents"], result["duration_ms"] / 1e3
@@ -234,7 +348,7 @@ def _analyse(result: dict) -> dict:
             "rheobase": rheobase, "max_rate": float(rates[i_max]), "max_rate_at": float(currents[i_max])}
 
 
-def _print_summary(result: dict, png: Path) -> None:
+def _print_summary(result: dict, png: Path, fit: dict | None = None) -> None:
     a = _analyse(result)
     neuron_steps = len(result["currents"]) * result["n_steps"]
     rheobase = (f"{a['rheobase']:.2f} uA/cm2 (lowest current still firing in the second half)"
@@ -245,14 +359,32 @@ def _print_summary(result: dict, png: Path) -> None:
     print(f"  rate at {RATE_AT:g} uA/cm2:   {a['rate_at']:.1f} Hz")
     print(f"  rheobase:            {rheobase}")
     print(f"  max rate:            {a['max_rate']:.1f} Hz (first reached at {a['max_rate_at']:.2f} uA/cm2)")
+    fit_time = "" if fit is None else f"fit {fit['result'].wall_time:.2f} s, "
     print(f"  wall time:           {result['t_total']:.2f} s (compile {result['t_compile']:.2f} s, "
-          f"simulate {result['t_sim']:.2f} s, rest is setup and plotting)")
+          f"simulate {result['t_sim']:.2f} s, {fit_time}rest is setup and plotting)")
     print(f"  throughput:          {neuron_steps / result['t_sim']:.3g} neuron-steps/s "
           f"({neuron_steps:.3g} neuron-steps, simulation only)")
+    if fit is not None:
+        _print_fit(fit)
     print(f"  figure:              {png}")
 
 
-def _plot_quickstart(result: dict, png: Path) -> None:
+def _print_fit(fit: dict) -> None:
+    r = fit["result"]
+    n_starts = len(r.start_losses)
+    print(f"  fit (panel c):       gNa, gK, gL of HH() to {fit['source']}, first "
+          f"{(fit['n_samples'] - 1) * FIT_DT:g} ms, float64, {n_starts} start{'s' if n_starts > 1 else ''} "
+          f"x {r.n_iter} iterations (Adam, MSE on V)")
+    pad = " " * 23
+    print(f"{pad}{'mS/cm2':<8}{'start':>10}{'fitted':>12}{'true':>10}{'error':>10}")
+    for name, label in FIT_LABELS.items():
+        got, true = float(r.params[name]), fit["truth"][name]
+        print(f"{pad}{label:<8}{fit['start'][name]:>10.4g}{got:>12.6g}{true:>10.4g}{(got / true - 1) * 100:>+9.3f}%")
+    print(f"{pad}loss {r.history[0, r.best_start]:.4g} -> {r.loss:.3g} mV^2 (best start #{r.best_start}); "
+          f"fit time {r.wall_time:.2f} s (compile {r.compile_time:.2f} s)")
+
+
+def _plot_quickstart(result: dict, png: Path, fit: dict | None = None) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -261,9 +393,14 @@ def _plot_quickstart(result: dict, png: Path) -> None:
     t = np.arange(1, traces.shape[1] + 1) * result["dt"]  # V recorded after each step
     colors = [f"C{k}" for k in range(len(idx))]
 
-    fig = Figure(figsize=(12.5, 6.2), layout="constrained")
+    fig = Figure(figsize=(12.5, 6.2 if fit is None else 10.4), layout="constrained")
     FigureCanvasAgg(fig)
-    left, right = fig.subfigures(1, 2, width_ratios=[1.2, 1])
+    if fit is None:
+        top = fig
+    else:
+        top, bottom = fig.subfigures(2, 1, height_ratios=[6.2, 4.2])
+        _plot_fit(bottom, fit)
+    left, right = top.subfigures(1, 2, width_ratios=[1.2, 1])
     axs = np.atleast_1d(left.subplots(len(idx), 1, sharex=True, sharey=True))
     for k, (ax, i, c) in enumerate(zip(axs, idx, colors, strict=True)):
         ax.plot(t, traces[k], color=c, lw=0.9)
@@ -296,10 +433,49 @@ def _plot_quickstart(result: dict, png: Path) -> None:
     ax.legend(loc="upper left", frameon=False)
     right.suptitle(f"(b) f-I curve, {len(currents):,} neurons", fontsize=12)
 
-    fig.suptitle(f"Classic Hodgkin-Huxley neurons (NEURON's hh, 6.3 °C) under constant current: "
+    top.suptitle(f"Classic Hodgkin-Huxley neurons (NEURON's hh, 6.3 °C) under constant current: "
                  f"{result['duration_ms']:g} ms at dt = {result['dt']:g} ms ({result['dtype']})",
                  fontsize=13, fontweight="bold")
     fig.savefig(png, dpi=120)
+
+
+def _plot_fit(sub, fit: dict) -> None:
+    """Panel (c): target, before and after traces with the stimulus; (d): loss of every start."""
+    r = fit["result"]
+    t = np.arange(fit["n_samples"]) * FIT_DT
+    left, right = sub.subfigures(1, 2, width_ratios=[2.2, 1])
+    ax_v, ax_i = left.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+    ax_v.plot(t, fit["target"], color="k", lw=2.2, alpha=0.35, label="target")
+    ax_v.plot(t, fit["before"], color="C3", lw=0.8, ls="--", label="before (NEURON defaults 120/36/0.3)")
+    vals = "/".join(f"{float(r.params[n]):.4g}" for n in FIT_LABELS)
+    ax_v.plot(t, fit["after"], color="C0", lw=0.9, label=f"after fit ({vals} mS/cm²)")
+    ax_v.set_ylabel("V (mV)")
+    ax_v.set_ylim(-90, 60)
+    ax_v.legend(loc="upper right", frameon=False, fontsize=8, ncol=3)
+    ax_i.plot(t, fit["stim"], color="0.4", lw=0.6)
+    ax_i.set_ylabel("I (µA/cm²)")
+    ax_i.set_xlabel("time (ms)")
+    ax_i.set_xlim(0, t[-1])
+    for ax in (ax_v, ax_i):
+        ax.spines[["top", "right"]].set_visible(False)
+    what = "NEURON's" if fit["source"].startswith("NEURON") else "a synthetic (own HH)"
+    left.suptitle(f"(c) fitting gNa, gK, gL of HH to {what} trace under noisy current (float64)", fontsize=12)
+
+    ax = right.subplots()
+    its = np.arange(1, r.n_iter + 1)
+    for s in range(r.history.shape[1]):
+        best = s == r.best_start
+        ax.semilogy(its, r.history[:, s], color="C0" if best else "0.6", lw=1.4 if best else 0.8,
+                    label="best start" if best else None)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("MSE (mV²)")
+    ax.grid(alpha=0.3, which="both")
+    ax.spines[["top", "right"]].set_visible(False)
+    lines = [f"{FIT_LABELS[n]}: {float(r.params[n]):.6g} (true {fit['truth'][n]:.4g})" for n in FIT_LABELS]
+    ax.text(0.97, 0.97, "\n".join(lines), transform=ax.transAxes, ha="right", va="top", fontsize=8.5,
+            family="monospace")
+    ax.legend(loc="lower left", frameon=False, fontsize=8)
+    right.suptitle(f"(d) loss of {r.history.shape[1]} starts", fontsize=12)
 
 
 # ---- entry point ---------------------------------------------------------------------------

@@ -83,6 +83,16 @@ def test_quickstart_end_to_end(tmp_path, capsys):
     assert 60.0 < rate < 80.0  # classic HH: ~68 Hz at 10 uA/cm2 (1 s); a little more over 200 ms
     for key in ("rheobase:", "max rate:", "wall time:", "neuron-steps/s"):
         assert key in out
+    # panel (c): the default fit (200 ms of the NEURON target, or of our own HH without it)
+    assert "fit (panel c):" in out
+    assert height > 1000  # the figure grew a row
+    for label, true in (("gNa", 100.0), ("gK", 40.0), ("gL", 0.35)):
+        match = re.search(rf"^\s+{label}\s+(\S+)\s+(\S+)\s+(\S+)\s+([-+0-9.]+)%$", out, re.M)
+        assert match, out
+        start, fitted, truth = (float(match.group(k)) for k in (1, 2, 3))
+        assert truth == pytest.approx(true)
+        assert fitted == pytest.approx(true, rel=0.02), (label, fitted)
+        assert abs(start / true - 1) > 0.05  # it started elsewhere
 
 
 def test_quickstart_float64_restores_x64_flag(tmp_path, capsys):
@@ -90,7 +100,8 @@ def test_quickstart_float64_restores_x64_flag(tmp_path, capsys):
 
     before = jax.config.jax_enable_x64
     assert main(["quickstart", "--out", tmp_path, "--neurons", "3", "--duration", "5", "--float64",
-                 "--no-progress"]) == 0
+                 "--no-progress", "--fit-target", "synthetic", "--fit-ms", "30", "--fit-steps", "3",
+                 "--fit-starts", "2"]) == 0  # the fit as below: one compilation for both
     assert jax.config.jax_enable_x64 == before
     assert "float64" in capsys.readouterr().out
     assert (tmp_path / "quickstart.png").read_bytes()[:8] == PNG_SIGNATURE
@@ -104,13 +115,43 @@ def test_help_lists_quickstart(capsys):
 
 
 @pytest.mark.parametrize("option, value", [("--dt", "0"), ("--dt", "-0.025"), ("--dt", "nan"),
-                                           ("--neurons", "0"), ("--duration", "-5")])
+                                           ("--neurons", "0"), ("--duration", "-5"), ("--fit-ms", "0"),
+                                           ("--fit-steps", "0"), ("--fit-starts", "-1"),
+                                           ("--fit-target", "no/such/file.npz")])
 def test_bad_option_exits_2_naming_it(tmp_path, capsys, option, value):
     with pytest.raises(SystemExit) as exc:
         main(["quickstart", "--out", tmp_path, option, value])
     assert exc.value.code == 2
     assert option in capsys.readouterr().err
     assert not (tmp_path / "quickstart.png").exists()
+
+
+def test_quickstart_synthetic_fit_target(tmp_path, capsys):
+    """Without NEURON's file (forced here), panel (c) fits a target made with our own HH."""
+    assert main(["quickstart", "--out", tmp_path, "--neurons", "3", "--duration", "5", "--no-progress",
+                 "--fit-target", "synthetic", "--fit-ms", "30", "--fit-steps", "3", "--fit-starts", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "a target generated with our own HH" in out and "2 starts x 3 iterations" in out
+    assert (tmp_path / "quickstart.png").read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_fit_window_longer_than_the_target_exits_2(tmp_path, capsys):
+    target = REFERENCE / "hh_noisy_fit_target.npz"
+    if not target.exists():
+        pytest.skip("no reference data")
+    with pytest.raises(SystemExit) as exc:
+        main(["quickstart", "--out", tmp_path / "out", "--fit-target", target, "--fit-ms", "600"])
+    assert exc.value.code == 2
+    assert "--fit-ms (600 ms) is longer than the target (500 ms" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_quickstart_no_fit(tmp_path, capsys):
+    assert main(["quickstart", "--out", tmp_path, "--neurons", "3", "--duration", "5", "--no-progress",
+                 "--no-fit"]) == 0
+    assert "fit (panel c)" not in capsys.readouterr().out
+    data = (tmp_path / "quickstart.png").read_bytes()
+    assert int.from_bytes(data[20:24], "big") < 800  # one row of panels
 
 
 def test_duration_shorter_than_dt_exits_2(tmp_path, capsys):

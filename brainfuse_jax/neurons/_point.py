@@ -11,7 +11,8 @@ from jaxtyping import Array, ArrayLike, Float, Real
 
 from .._math import one_minus_exp_neg_over_x
 from .._validate import check_dt, check_finite, param
-from ..channels import Channel, GateKinetics, HHK, HHNa, Leak
+from ..channels import (CalciumPool, Channel, GateKinetics, HHK, HHNa, Leak, PospischilCaL, PospischilCaT,
+                        PospischilKd, PospischilM, PospischilNa)
 from ..surrogate import Surrogate
 from ._base import AbstractNeuron, State, check_step_input, normalize_batch_shape, resolve_dtype
 
@@ -29,12 +30,16 @@ def _tabulated_kinetics(channels: dict[str, Channel], v, celsius) -> dict[str, d
     """
     (lo, hi, n), = {ch.table for ch in channels.values()}
     grid = jnp.linspace(lo, hi, n + 1, dtype=v.dtype)
-    names, cols = [], []
+    names, cols = [], []  # (channel, gate, column of inf, column of tau or None)
     for c, ch in channels.items():
         for g, k in ch.kinetics(grid, celsius).items():
-            names.append((c, g))
-            cols.extend(k)
-    table = jnp.stack(cols, axis=-1)  # (n + 1, 2 * gates): inf, tau per gate
+            if k.tau is None:  # instantaneous gate: inf only
+                names.append((c, g, len(cols), None))
+                cols.append(k.inf)
+            else:
+                names.append((c, g, len(cols), len(cols) + 1))
+                cols.extend(k)
+    table = jnp.stack(cols, axis=-1)  # (n + 1, columns): inf (and tau) per gate
     packed = jnp.concatenate([table[:-1], table[1:] - table[:-1]], axis=-1)
     xi = (v - lo) * (n / (hi - lo))
     i = jnp.clip(jnp.floor(xi), 0, n - 1).astype(jnp.int32)
@@ -42,8 +47,8 @@ def _tabulated_kinetics(channels: dict[str, Channel], v, celsius) -> dict[str, d
     row = packed[i]
     vals = row[..., : len(cols)] + theta * row[..., len(cols):]
     out: dict[str, dict[str, GateKinetics]] = {c: {} for c in channels}
-    for k, (c, g) in enumerate(names):
-        out[c][g] = GateKinetics(vals[..., 2 * k], vals[..., 2 * k + 1])
+    for c, g, i_inf, i_tau in names:
+        out[c][g] = GateKinetics(vals[..., i_inf], None if i_tau is None else vals[..., i_tau])
     return out
 
 
@@ -58,7 +63,8 @@ class PointNeuron(AbstractNeuron):
     else 0.0) whose gradient is the `surrogate`'s.
 
     **Arguments:**
-    - `channels`: dict name -> `Channel` (names become state keys, e.g. `state["na"]["m"]`).
+    - `channels`: dict name -> `Channel` (names become state keys, e.g. `state["na"]["m"]`;
+      "v" and "cai" are reserved).
     - `c_m`: membrane capacitance, uF/cm2.
     - `temperature`: degC; each channel scales its rates by its q10.
     - `scheme`: time discretisation (all first order except `rk4`):
@@ -76,6 +82,17 @@ class PointNeuron(AbstractNeuron):
     - `spike_threshold`: mV, for the spike output.
     - `surrogate`: surrogate gradient of the spike output (slope in 1/mV; the default atan slope
       0.5/mV is wider than the LIF default because an HH spike spans ~100 mV).
+    - `calcium`: optional `CalciumPool`. The state then holds `"cai"` (mM), the Ca current of the
+      channels whose `ion` is `"ca"` feeds it, and channels with `"cai"` in their `rate_args`
+      (SK, BK) read it. With `"neuron"`/`"backward_euler"` one step does, as NEURON's `fadvance`:
+      currents (and I_Ca) at V_n with the gates and E_Ca of step n; implicit V; the pool by
+      backward Euler (NMODL `derivimplicit`) with that I_Ca; then the gates at the new V and the
+      new [Ca]i (NEURON integrates the mechanisms in registration order: this is the order when
+      the pool's mechanism registers before the Ca-dependent channels).
+
+    Gates returned as `Instantaneous(inf)` are kept in the state and set to `inf` at the new V
+    (and [Ca]i) after every step, so the current of a step uses `inf(V_n)` (`rk4` and
+    `derivatives` use `inf(V)` at every evaluation).
     """
 
     channels: dict[str, Channel]
@@ -84,6 +101,7 @@ class PointNeuron(AbstractNeuron):
     spike_threshold: Float[Array, "*n"] = param(0.0, "spike_threshold", "mV")
     scheme: str = eqx.field(default="neuron", static=True)
     surrogate: Surrogate = Surrogate("atan", 0.5)
+    calcium: CalciumPool | None = None
 
     def __check_init__(self):
         if not isinstance(self.channels, dict) or not self.channels:
@@ -91,14 +109,24 @@ class PointNeuron(AbstractNeuron):
         for name, ch in self.channels.items():
             if not isinstance(ch, Channel):
                 raise TypeError(f"channels[{name!r}] must be a Channel, got {type(ch).__name__}")
-            if name == "v" or not isinstance(name, str):
-                raise ValueError(f"channel names must be strings other than 'v', got {name!r}")
+            if not isinstance(name, str) or name in ("v", "cai"):
+                raise ValueError(f"channel names must be strings other than 'v' and 'cai', got {name!r}")
+            if "cai" in ch.rate_args:
+                if self.calcium is None:
+                    raise ValueError(f"channels[{name!r}] ({type(ch).__name__}) depends on intracellular Ca: "
+                                     "pass calcium=CalciumPool(...)")
+                if ch.table is not None:
+                    raise ValueError(f"channels[{name!r}] ({type(ch).__name__}) depends on [Ca]i, which a rate "
+                                     "table over V cannot hold: set its table to None")
+        if self.calcium is not None and not isinstance(self.calcium, CalciumPool):
+            raise TypeError(f"calcium must be a CalciumPool or None, got {type(self.calcium).__name__}")
         if self.scheme not in SCHEMES:
             raise ValueError(f"scheme must be one of {SCHEMES}, got {self.scheme!r}")
 
     # ---- state -------------------------------------------------------------------------------
     def init_state(self, batch_shape, dtype=None, v0: Float[ArrayLike, "*b"] = -65.0) -> State:
-        """Resting state: V = `v0` (mV) and every gate at its steady state for `v0`.
+        """Resting state: V = `v0` (mV), [Ca]i = the pool's `cai_rest` (if any) and every gate at
+        its steady state there.
 
         With `scheme="neuron"` the steady state comes from the rate tables, as NEURON's
         `finitialize` does.
@@ -110,42 +138,73 @@ class PointNeuron(AbstractNeuron):
         return _resting_state(self, v)
 
     # ---- dynamics ----------------------------------------------------------------------------
-    def _kinetics(self, v) -> dict[str, dict[str, GateKinetics]]:
+    def _kinetics(self, v, cai=None, only=None) -> dict[str, dict[str, GateKinetics]]:
         celsius = self.temperature.astype(v.dtype)
         out, tabulated = {}, {}
         for c, ch in self.channels.items():
+            if only is not None and c not in only:
+                continue
             if self.scheme == "neuron" and ch.table is not None:
                 tabulated.setdefault(tuple(ch.table), {})[c] = ch
             else:
-                out[c] = ch.kinetics(v, celsius)
+                out[c] = ch.kinetics(v, celsius, cai)
         for group in tabulated.values():
             out.update(_tabulated_kinetics(group, v, celsius))
         return out
 
-    def _conductances(self, state, dtype):
-        """Total conductance G (mS/cm2) and sum g*E (uA/cm2) of all channels."""
-        G, GE = 0.0, 0.0
+    def _channel_terms(self, gates, state, dtype):
+        """Per channel: (name, channel, conductance g (mS/cm2), reversal potential E (mV))."""
+        e_ca = None
+        if self.calcium is not None and self.calcium.nernst:
+            e_ca = self.calcium.reversal(state["cai"], self.temperature.astype(dtype))
+        terms = []
         for c, ch in self.channels.items():
-            g = ch.conductance(state[c]).astype(dtype)
-            G = G + g
-            GE = GE + g * jnp.asarray(ch.e_rev, dtype)
-        return G, GE
-
-    def derivatives(self, state: State, x: Float[Array, "*b"]) -> State:
-        """Time derivatives of the state (mV/ms and 1/ms) under input `x` (uA/cm2)."""
-        v = state["v"]
-        i_ion = 0.0
-        for c, ch in self.channels.items():
-            i_ion = i_ion + ch.current(v, state[c]).astype(v.dtype)
-        dv = (x - i_ion) / self.c_m.astype(v.dtype)
-        kin = self._kinetics(v)
-        return {"v": dv, **{c: {g: (k.inf - state[c][g]) / k.tau for g, k in gk.items()}
-                            for c, gk in kin.items()}}
+            g = ch.conductance(gates[c]).astype(dtype)
+            e = e_ca if (e_ca is not None and ch.ion == "ca") else jnp.asarray(ch.e_rev, dtype)
+            terms.append((c, ch, g, e))
+        return terms
 
     @staticmethod
-    def _gates_exp_euler(state, kin, dt):
-        return {c: {g: k.inf + (state[c][g] - k.inf) * jnp.exp(-dt / k.tau) for g, k in gk.items()}
+    def _ca_current(terms, v):
+        """The summed current (uA/cm2) of the channels carrying Ca, at `v` (mV)."""
+        i_ca = jnp.zeros_like(v)
+        for _, ch, g, e in terms:
+            if ch.ion == "ca":
+                i_ca = i_ca + g * (v - e)
+        return i_ca
+
+    def _derivatives(self, state, x):
+        v = state["v"]
+        cai = state.get("cai")
+        kin = self._kinetics(v, cai)
+        gates = {c: {g: (k.inf if k.tau is None else state[c][g]) for g, k in gk.items()} for c, gk in kin.items()}
+        terms = self._channel_terms(gates, state, v.dtype)
+        i_ion = 0.0
+        for _, _, g, e in terms:
+            i_ion = i_ion + g * (v - e)
+        out = {"v": (x - i_ion) / self.c_m.astype(v.dtype)}
+        if self.calcium is not None:
+            out["cai"] = self.calcium.derivative(cai, self._ca_current(terms, v))
+        for c, gk in kin.items():
+            out[c] = {g: (jnp.zeros_like(v) if k.tau is None else (k.inf - state[c][g]) / k.tau)
+                      for g, k in gk.items()}
+        return out, kin
+
+    def derivatives(self, state: State, x: Float[Array, "*b"]) -> State:
+        """Time derivatives of the state (mV/ms, mM/ms and 1/ms) under input `x` (uA/cm2).
+        Instantaneous gates enter as inf(V) and have derivative 0."""
+        return self._derivatives(state, x)[0]
+
+    @staticmethod
+    def _advance_gates(state, kin, dt):
+        """`cnexp` (exponential Euler) for each gate; instantaneous gates jump to inf."""
+        return {c: {g: k.inf if k.tau is None else k.inf + (state[c][g] - k.inf) * jnp.exp(-dt / k.tau)
+                    for g, k in gk.items()}
                 for c, gk in kin.items()}
+
+    @staticmethod
+    def _instant_channels(kin):
+        return {c for c, gk in kin.items() if any(k.tau is None for k in gk.values())}
 
     def step(self, state: State, x: Real[ArrayLike, "*b"], dt: Real[ArrayLike, ""]) -> tuple[State, Float[Array, "*b"]]:
         """Advance by `dt` (ms) under current density `x` (uA/cm2); returns `(state, spike)`."""
@@ -155,24 +214,43 @@ class PointNeuron(AbstractNeuron):
         check_step_input(self, state, x)
         dt = check_dt(dt).astype(dtype)
         c_m = self.c_m.astype(dtype)
+        cai = state.get("cai")
         if self.scheme == "rk4":
-            f = lambda s: self.derivatives(s, x)  # noqa: E731
+            f = lambda s: self._derivatives(s, x)[0]  # noqa: E731
             axpy = lambda a, ds, s: jax.tree.map(lambda si, di: si + a * di, s, ds)  # noqa: E731
-            k1 = f(state)
+            k1, kin = self._derivatives(state, x)
             k2 = f(axpy(dt / 2, k1, state))
             k3 = f(axpy(dt / 2, k2, state))
             k4 = f(axpy(dt, k3, state))
             new = jax.tree.map(lambda s, a, b, c, d: s + dt / 6 * (a + 2 * b + 2 * c + d), state, k1, k2, k3, k4)
+            instant = self._instant_channels(kin)
+            if instant:
+                kin_new = self._kinetics(new["v"], new.get("cai"), only=instant)
+                for c in instant:
+                    new[c] = {g: (k.inf if k.tau is None else new[c][g]) for g, k in kin_new[c].items()}
         else:
-            G, GE = self._conductances(state, dtype)
+            terms = self._channel_terms({c: state[c] for c in self.channels}, state, dtype)
+            G, GE = 0.0, 0.0
+            for _, _, g, e in terms:
+                G = G + g
+                GE = GE + g * e
+            i_ca = self._ca_current(terms, v) if self.calcium is not None else None
             if self.scheme == "exp_euler":
                 z = dt * G / c_m
                 v_new = v + dt / c_m * (GE + x - G * v) * one_minus_exp_neg_over_x(z)
-                gates = self._gates_exp_euler(state, self._kinetics(v), dt)
-            else:  # backward_euler / neuron: implicit V with old gates, then gates at new V
+                cai_new = None if cai is None else self.calcium.step_exponential(cai, i_ca, dt)
+                kin = self._kinetics(v, cai)
+                gates = self._advance_gates(state, kin, dt)
+                instant = self._instant_channels(kin)
+                if instant:  # instantaneous gates follow the new V
+                    kin_new = self._kinetics(v_new, cai_new, only=instant)
+                    for c in instant:
+                        gates[c] = {g: (k.inf if k.tau is None else gates[c][g]) for g, k in kin_new[c].items()}
+            else:  # backward_euler / neuron: implicit V with old gates, pool, then gates at new V
                 v_new = (c_m / dt * v + GE + x) / (c_m / dt + G)
-                gates = self._gates_exp_euler(state, self._kinetics(v_new), dt)
-            new = {"v": v_new, **gates}
+                cai_new = None if cai is None else self.calcium.step_implicit(cai, i_ca, dt)
+                gates = self._advance_gates(state, self._kinetics(v_new, cai_new), dt)
+            new = {"v": v_new, **({} if cai_new is None else {"cai": cai_new}), **gates}
         th = self.spike_threshold.astype(dtype)
         spike = self.surrogate(new["v"] - th) * (1.0 - self.surrogate(v - th))
         return new, spike
@@ -181,8 +259,12 @@ class PointNeuron(AbstractNeuron):
 @eqx.filter_jit
 def _resting_state(model: PointNeuron, v) -> State:
     # One compiled call instead of dozens of eager ops (matters outside jit).
-    kin = model._kinetics(v)
-    return {"v": v, **{c: {g: k.inf for g, k in gk.items()} for c, gk in kin.items()}}
+    cai = None
+    if model.calcium is not None:
+        cai = jnp.broadcast_to(model.calcium.cai_rest.astype(v.dtype), v.shape)
+    kin = model._kinetics(v, cai)
+    return {"v": v, **({} if cai is None else {"cai": cai}),
+            **{c: {g: k.inf for g, k in gk.items()} for c, gk in kin.items()}}
 
 
 def HH(
@@ -209,3 +291,102 @@ def HH(
         channels={"na": HHNa(g_na, e_na), "k": HHK(g_k, e_k), "leak": Leak(g_l, e_l)},
         c_m=c_m, temperature=temperature, scheme=scheme, **kwargs,
     )
+
+
+# Pospischil et al. (2008), Biol. Cybern. 99, 427-441: the four cell-class models (conductances
+# mS/cm2, potentials mV, tau_max ms; all at 36 degC with E_Na = 50, E_Ca = 120 mV, C_m = 1 uF/cm2).
+# RS, FS, LTS: the values fitted in the paper (as tabulated by Lemaire et al. 2019, J. Neural Eng.
+# 16, 046007). IB: the authors' NEURON model (ModelDB 123623, sPYb_template + demo_PY_IB.hoc:
+# "gcabar_ical = 1.7e-4 -> one burst, then RS"), whose Ca pool sets E_Ca by Nernst.
+_POSPISCHIL_COMMON = dict(e_na=50.0, e_k=-90.0, e_ca=120.0, c_m=1.0, temperature=36.0)
+_POSPISCHIL = {
+    "RS": dict(g_leak=0.0205, e_leak=-70.3, g_na=56.0, g_kd=6.0, g_m=0.075, tau_max=608.0, v_t=-56.2),
+    "FS": dict(g_leak=0.038, e_leak=-70.4, g_na=58.0, g_kd=3.9, g_m=0.0787, tau_max=502.0, v_t=-57.9),
+    "IB": dict(g_leak=0.01, e_leak=-85.0, g_na=50.0, g_kd=5.0, g_m=0.03, tau_max=1000.0, v_t=-55.0, g_cal=0.17,
+               e_k=-100.0),
+    "LTS": dict(g_leak=0.019, e_leak=-50.0, g_na=50.0, g_kd=4.0, g_m=0.028, tau_max=4000.0, v_t=-50.0,
+                g_cat=0.4, v_x=-7.0),
+}
+_POSPISCHIL_REST = {"RS": -71.9, "FS": -71.4, "IB": -85.3, "LTS": -54.0}  # mV, measured (docs)
+_POSPISCHIL_PARAMS = ("g_leak", "e_leak", "g_na", "g_kd", "g_m", "tau_max", "v_t", "g_cal", "g_cat", "v_x",
+                      *_POSPISCHIL_COMMON)
+_NEURON_KWARGS = ("scheme", "spike_threshold", "surrogate", "calcium")
+
+
+def Pospischil(cell_class: str = "RS", **kwargs) -> PointNeuron:
+    """A cortical neuron of one of the four classes of Pospischil et al. (2008), the "BC2008"
+    minimal models used in cortical network simulations, as a `PointNeuron`.
+
+    | `cell_class` | channels (state keys) | under a depolarising step | rest (mV) |
+    |---|---|---|---|
+    | `"RS"` regular spiking | `na`, `kd`, `km`, `leak` | spike-frequency adaptation (IM) | -71.9 |
+    | `"FS"` fast spiking | `na`, `kd`, `km`, `leak` | fast tonic firing | -71.4 |
+    | `"IB"` intrinsically bursting | + `cal` (ICaL), Ca pool (`"cai"`) | initial burst, then regular spikes | -85.3 |
+    | `"LTS"` low-threshold spike | + `cat` (ICaT) | rebound burst after hyperpolarisation | -54.0 |
+
+    Channels: `PospischilNa`, `PospischilKd`, `PospischilM` (IM), `Leak`, `PospischilCaL`,
+    `PospischilCaT`; 36 degC, E_Na = 50 mV, E_Ca = 120 mV, C_m = 1 uF/cm2. Parameters
+    (mS/cm2, mV, ms):
+
+    | | g_leak | e_leak | g_na | g_kd | g_m | tau_max | v_t | e_k | other |
+    |---|---|---|---|---|---|---|---|---|---|
+    | RS | 0.0205 | -70.3 | 56 | 6 | 0.075 | 608 | -56.2 | -90 | |
+    | FS | 0.038 | -70.4 | 58 | 3.9 | 0.0787 | 502 | -57.9 | -90 | |
+    | IB | 0.01 | -85 | 50 | 5 | 0.03 | 1000 | -55 | -100 | g_cal 0.17; Ca pool |
+    | LTS | 0.019 | -50 | 50 | 4 | 0.028 | 4000 | -50 | -90 | g_cat 0.4, v_x -7 |
+
+    RS, FS and LTS are the paper's fitted models; IB is the authors' published NEURON model of
+    the class (ModelDB 123623: ICaL of 0.17 mS/cm2 gives "one burst, then RS"), with its Ca pool
+    (`CalciumPool(tau=5, depth=1, nernst=True)`: E_Ca from [Ca]i, 120 mV at rest).
+
+    Any parameter (and `e_na`, `e_k`, `e_ca`, `c_m` in uF/cm2, `temperature` in degC, `g_cal` /
+    `g_cat` to add a Ca current to any class) can be overridden by keyword, scalars or arrays
+    (one value per neuron); `scheme`, `spike_threshold`, `surrogate` and `calcium` go to
+    `PointNeuron` (`calcium=None` removes IB's pool). An unknown `cell_class` or keyword raises
+    `ValueError`. Start at rest, `init_state(B, v0=rest)`: IM relaxes with tau up to `tau_max`.
+    """
+    if not isinstance(cell_class, str) or cell_class not in _POSPISCHIL:
+        raise ValueError(f"cell_class must be one of {tuple(_POSPISCHIL)}, got {cell_class!r}")
+    neuron_kwargs = {k: kwargs.pop(k) for k in _NEURON_KWARGS if k in kwargs}
+    unknown = sorted(set(kwargs) - set(_POSPISCHIL_PARAMS))
+    if unknown:
+        raise ValueError(f"unknown Pospischil parameter(s) {unknown}; known: {sorted(_POSPISCHIL_PARAMS)} "
+                         f"and PointNeuron's {list(_NEURON_KWARGS)}")
+    if cell_class == "IB":
+        neuron_kwargs.setdefault("calcium", CalciumPool(tau=5.0, depth=1.0, cai_rest=2.4e-4, nernst=True))
+    p = {**_POSPISCHIL_COMMON, **_POSPISCHIL[cell_class], **kwargs}
+    channels: dict[str, Channel] = {
+        "na": PospischilNa(p["g_na"], p["e_na"], p["v_t"]),
+        "kd": PospischilKd(p["g_kd"], p["e_k"], p["v_t"]),
+        "km": PospischilM(p["g_m"], p["e_k"], p["tau_max"]),
+        "leak": Leak(p["g_leak"], p["e_leak"]),
+    }
+    if "g_cal" in p:
+        channels["cal"] = PospischilCaL(p["g_cal"], p["e_ca"])
+    if "g_cat" in p:
+        channels["cat"] = PospischilCaT(p["g_cat"], p["e_ca"], p.get("v_x", 2.0))
+    elif "v_x" in kwargs:
+        raise ValueError("v_x shifts the T current: pass g_cat as well (only the LTS class has one)")
+    return PointNeuron(channels=channels, c_m=p["c_m"], temperature=p["temperature"], **neuron_kwargs)
+
+
+def PospischilRS(**kwargs) -> PointNeuron:
+    """Pospischil et al. (2008) regular-spiking (adapting) cortical neuron: `Pospischil("RS", ...)`."""
+    return Pospischil("RS", **kwargs)
+
+
+def PospischilFS(**kwargs) -> PointNeuron:
+    """Pospischil et al. (2008) fast-spiking cortical neuron: `Pospischil("FS", ...)`."""
+    return Pospischil("FS", **kwargs)
+
+
+def PospischilIB(**kwargs) -> PointNeuron:
+    """Pospischil et al. (2008) intrinsically bursting cortical neuron (with ICaL):
+    `Pospischil("IB", ...)`."""
+    return Pospischil("IB", **kwargs)
+
+
+def PospischilLTS(**kwargs) -> PointNeuron:
+    """Pospischil et al. (2008) low-threshold-spike cortical neuron (with ICaT, rebound bursts):
+    `Pospischil("LTS", ...)`."""
+    return Pospischil("LTS", **kwargs)
