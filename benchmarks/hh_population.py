@@ -29,26 +29,13 @@ import argparse
 import json
 import math
 import os
-import platform
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 import traceback
 
-# ---- one core, one thread: before numpy / JAX / NEURON are imported ---------------------------
-os.environ["OMP_NUM_THREADS"] = "1"
-os.environ["OPENBLAS_NUM_THREADS"] = "1"
-os.environ["MKL_NUM_THREADS"] = "1"
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                           " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
-os.environ.setdefault("JAX_PLATFORMS", "cpu")
-try:
-    os.sched_setaffinity(0, {0})
-except (AttributeError, OSError):  # not Linux, or core 0 not available
-    pass
+import _harness  # noqa: E402,F401  (pins one core before numpy/JAX/NEURON load)
 
 import numpy as np  # noqa: E402
 
@@ -60,7 +47,6 @@ REF_BRIAN2 = os.path.join(REF_DIR, "bench_counts_brian2_cpp_standalone_explicit.
 DOC = os.path.join(ROOT, "docs", "benchmarks.md")
 IMG = os.path.join(ROOT, "docs", "img", "hh_population.png")
 RESULTS_JSON = os.path.join(HERE, "results", "hh_population.json")
-MARK_START, MARK_END = "<!-- hh_population:start -->", "<!-- hh_population:end -->"
 
 # ---- the workload (units: mV, ms, mS/cm2, uA/cm2, uF/cm2) ---------------------------------------
 DT = 0.025
@@ -386,49 +372,11 @@ def run_worker(name, n, n_steps, repeats, counts_path):
 def launch(name, args, counts_path):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", name, "--n", str(args.n),
            "--steps", str(args.steps), "--repeats", str(args.repeats), "--counts-out", counts_path]
-    t = time.perf_counter()
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, cwd=ROOT)
-    except subprocess.TimeoutExpired:
-        return dict(name=name, label=ANCHORS[name][0], ok=False, error=f"timeout after {args.timeout} s")
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    if not lines:
-        tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-        return dict(name=name, label=ANCHORS[name][0], ok=False,
-                    error=f"worker exited with code {proc.returncode}: {tail}")
-    res = json.loads(lines[-1][len("RESULT "):])
-    res["process_s"] = time.perf_counter() - t
+    res = _harness.run_child(cmd, args.timeout, ANCHORS[name][0])
+    res.setdefault("name", name)
     if res.get("ok"):
         res["counts"], res["last_step"] = np.load(counts_path)
     return res
-
-
-def machine_info():
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    versions = {}
-    for mod in ("jax", "jaxlib", "equinox", "numpy", "neuron", "brian2"):
-        try:
-            out = subprocess.run([sys.executable, "-c", f"import {mod}; print({mod}.__version__)"],
-                                 capture_output=True, text=True, timeout=120)
-            versions[mod] = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else "not importable"
-        except Exception:  # noqa: BLE001
-            versions[mod] = "not importable"
-    try:
-        gcc = subprocess.run(["gcc", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
-    except Exception:  # noqa: BLE001
-        gcc = "n/a"
-    return dict(cpu=cpu, logical_cpus=os.cpu_count(), kernel=platform.release(),
-                python=platform.python_version(), gcc=gcc, versions=versions,
-                affinity=sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-                xla_flags=os.environ["XLA_FLAGS"], omp_num_threads=os.environ["OMP_NUM_THREADS"])
 
 
 def accuracy(results, n, n_steps):
@@ -549,21 +497,6 @@ def make_plot(results, order, path, core_name, r_core):
     plt.close(fig)
 
 
-def write_doc(section):
-    os.makedirs(os.path.dirname(DOC), exist_ok=True)
-    block = f"{MARK_START}\n{section.rstrip()}\n{MARK_END}\n"
-    if os.path.exists(DOC):
-        with open(DOC) as f:
-            text = f.read()
-        pat = re.compile(re.escape(MARK_START) + r".*?" + re.escape(MARK_END) + r"\n?", re.S)
-        text = pat.sub(lambda _: block, text) if pat.search(text) else text.rstrip() + "\n\n" + block
-    else:
-        text = ("# Benchmarks\n\nEach section below is written by a script in `benchmarks/` "
-                "between its own markers; rerun the script to refresh it.\n\n" + block)
-    with open(DOC, "w") as f:
-        f.write(text)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smoke test: N=200, T=4000, 1 repeat, no docs")
@@ -592,7 +525,7 @@ def main():
         ap.error(f"unknown anchors {unknown}; choose from {list(ANCHORS)}")
     t_start = time.perf_counter()
     load_before = os.getloadavg()
-    machine = machine_info()
+    machine = _harness.machine_info(("jax", "jaxlib", "equinox", "numpy", "neuron", "brian2"))
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         bar = tqdm(order, desc="anchors", unit="anchor")
@@ -620,7 +553,7 @@ def main():
              f"1-min load average {load_before[0]:.2f} before / {load_after[0]:.2f} after the run "
              "(other jobs on the machine make single runs noisy; compare best values).", "",
              table, ""]
-    lines.append(f"![throughput](img/hh_population.png)")
+    lines.append("![throughput](img/hh_population.png)")
     lines.append("")
     # goals
     f32 = results.get("ours_neuron_f32", {})
@@ -672,7 +605,7 @@ def main():
 
     write = args.write or (not args.quick and not args.only)
     if write:
-        write_doc(section)
+        _harness.write_doc("hh_population", section)
         try:
             make_plot(results, order, IMG, core_name, r_core)
         except Exception as err:  # noqa: BLE001

@@ -47,25 +47,12 @@ import argparse
 import json
 import math
 import os
-import platform
-import re
-import subprocess
 import sys
 import tempfile
 import time
 import traceback
 
-# ---- one core, one thread: before numpy / JAX / NEURON are imported ---------------------------
-os.environ["OMP_NUM_THREADS"] = "1"
-os.environ["OPENBLAS_NUM_THREADS"] = "1"
-os.environ["MKL_NUM_THREADS"] = "1"
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                           " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
-os.environ.setdefault("JAX_PLATFORMS", "cpu")
-try:
-    os.sched_setaffinity(0, {0})
-except (AttributeError, OSError):  # not Linux, or core 0 not available
-    pass
+import _harness  # noqa: E402,F401  (pins one core before numpy/JAX/NEURON load)
 
 import numpy as np  # noqa: E402
 
@@ -73,7 +60,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 DOC = os.path.join(ROOT, "docs", "benchmarks.md")
 RESULTS_JSON = os.path.join(HERE, "results", "sweep_fi.json")
-MARK_START, MARK_END = "<!-- sweep_fi:start -->", "<!-- sweep_fi:end -->"
 
 # ---- the workload (units: mV, ms, mS/cm2, uA/cm2, uF/cm2) ---------------------------------------
 DT = 0.025
@@ -343,45 +329,11 @@ def launch(name, args, counts_path):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", name, "--n-g", str(args.n_g),
            "--steps", str(args.steps), "--repeats", str(args.repeats), "--counts-out", counts_path,
            "--loop-stride", str(args.loop_stride)]
-    t = time.perf_counter()
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, cwd=ROOT)
-    except subprocess.TimeoutExpired:
-        return dict(name=name, label=ANCHORS[name][0], ok=False, error=f"timeout after {args.timeout} s")
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    if not lines:
-        tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-        return dict(name=name, label=ANCHORS[name][0], ok=False,
-                    error=f"worker exited with code {proc.returncode}: {tail}")
-    res = json.loads(lines[-1][len("RESULT "):])
-    res["process_s"] = time.perf_counter() - t
+    res = _harness.run_child(cmd, args.timeout, ANCHORS[name][0])
+    res.setdefault("name", name)
     if res.get("ok"):
         res["counts"], res["last_step"] = np.load(counts_path)
     return res
-
-
-def machine_info():
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    versions = {}
-    for mod in ("jax", "jaxlib", "equinox", "numpy", "neuron"):
-        try:
-            out = subprocess.run([sys.executable, "-c", f"import {mod}; print({mod}.__version__)"],
-                                 capture_output=True, text=True, timeout=120)
-            versions[mod] = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else "not importable"
-        except Exception:  # noqa: BLE001
-            versions[mod] = "not importable"
-    return dict(cpu=cpu, logical_cpus=os.cpu_count(), kernel=platform.release(),
-                python=platform.python_version(), versions=versions,
-                affinity=sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-                xla_flags=os.environ["XLA_FLAGS"])
 
 
 def compare(results, n_steps):
@@ -401,20 +353,6 @@ def compare(results, n_steps):
         res["mismatch"] = dict(n=int(sel.size), conv=int(conv.sum()), raw=int(raw.sum()),
                                max_abs=int(np.abs((counts - last)[sel] - ref_counts[sel]).max()),
                                where=[int(i) for i in sel[conv][:10]])
-
-
-def write_doc(section):
-    block = f"{MARK_START}\n{section.rstrip()}\n{MARK_END}\n"
-    if os.path.exists(DOC):
-        with open(DOC) as f:
-            text = f.read()
-        pat = re.compile(re.escape(MARK_START) + r".*?" + re.escape(MARK_END) + r"\n?", re.S)
-        text = pat.sub(lambda _: block, text) if pat.search(text) else text.rstrip() + "\n\n" + block
-    else:
-        text = ("# Benchmarks\n\nEach section below is written by a script in `benchmarks/` "
-                "between its own markers; rerun the script to refresh it.\n\n" + block)
-    with open(DOC, "w") as f:
-        f.write(text)
 
 
 def fmt_pts(r):
@@ -451,7 +389,7 @@ def main():
         ap.error(f"unknown anchors {unknown}; choose from {list(ANCHORS)}")
     t_start = time.perf_counter()
     load_before = os.getloadavg()
-    machine = machine_info()
+    machine = _harness.machine_info(("jax", "jaxlib", "equinox", "numpy", "neuron"))
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         bar = tqdm(order, desc="anchors", unit="anchor")
@@ -546,7 +484,7 @@ def main():
     print(section)
 
     if args.write or (not args.quick and not args.only):
-        write_doc(section)
+        _harness.write_doc("sweep_fi", section)
         os.makedirs(os.path.dirname(RESULTS_JSON), exist_ok=True)
         dump = {nm: {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in r.items()
                      if k not in ("counts", "last_step")} for nm, r in results.items()}

@@ -5,48 +5,49 @@ methods; `simulate` unrolls any of them over time with `lax.scan`.
 """
 
 from . import channels as channels
+from . import fit as fit
+from . import morphology as morphology
 from . import surrogate as surrogate
+
+from ._sweep import fi_curve as fi_curve
+from ._sweep import plot_rate_map as plot_rate_map
+from ._sweep import rate_map as rate_map
+from ._sweep import RateMap as RateMap
+from ._sweep import rheobase as rheobase
+from ._sweep import Run as Run
+from ._sweep import spike_rate as spike_rate
+from ._sweep import sweep as sweep
 from .channels import AlphaBeta as AlphaBeta
+from .channels import CalciumPool as CalciumPool
 from .channels import Channel as Channel
 from .channels import HHK as HHK
 from .channels import HHNa as HHNa
 from .channels import InfTau as InfTau
+from .channels import Instantaneous as Instantaneous
 from .channels import Leak as Leak
-from .neurons import HH as HH
-from .neurons import AbstractNeuron as AbstractNeuron
-from .neurons import PointNeuron as PointNeuron
-from .simulate import Total as Total
-from .simulate import simulate as simulate
-from .surrogate import Surrogate as Surrogate
-
-__version__ = "0.1.0"
-from .neurons import ALIF as ALIF
-from .neurons import ASN as ASN
-from .neurons import LIF as LIF
-from .neurons import RecurrentLIF as RecurrentLIF
-from ._sweep import RateMap as RateMap
-from ._sweep import Run as Run
-from ._sweep import fi_curve as fi_curve
-from ._sweep import plot_rate_map as plot_rate_map
-from ._sweep import rate_map as rate_map
-from ._sweep import rheobase as rheobase
-from ._sweep import spike_rate as spike_rate
-from ._sweep import sweep as sweep
-from . import morphology as morphology
-from .morphology import CompartmentTree as CompartmentTree
-from .morphology import Morphology as Morphology
-from .morphology import read_swc as read_swc
 from .morphology import AlphaSyn as AlphaSyn
 from .morphology import Cell as Cell
+from .morphology import CompartmentTree as CompartmentTree
 from .morphology import Exp2Syn as Exp2Syn
 from .morphology import ExpSyn as ExpSyn
-from .morphology import IClamp as IClamp
 from .morphology import hines_solve as hines_solve
-from .channels import CalciumPool as CalciumPool
-from .channels import Instantaneous as Instantaneous
+from .morphology import IClamp as IClamp
+from .morphology import Morphology as Morphology
+from .morphology import read_swc as read_swc
+from .neurons import AbstractNeuron as AbstractNeuron
+from .neurons import ALIF as ALIF
+from .neurons import ASN as ASN
+from .neurons import HH as HH
+from .neurons import LIF as LIF
+from .neurons import PointNeuron as PointNeuron
+from .neurons import RecurrentLIF as RecurrentLIF
 from .neurons._point import Pospischil as Pospischil
 from .neurons._point import PospischilFS as PospischilFS
 from .neurons._point import PospischilIB as PospischilIB
 from .neurons._point import PospischilLTS as PospischilLTS
 from .neurons._point import PospischilRS as PospischilRS
-from . import fit as fit
+from .simulate import simulate as simulate
+from .simulate import Total as Total
+from .surrogate import Surrogate as Surrogate
+
+__version__ = "0.1.0"
