@@ -2,45 +2,21 @@
 bottom (as plain Python in a subprocess, so no Jupyter is needed; the notebook's own asserts check
 the science: resonance between 20 and 150 Hz, decryption with the key, failure with perturbed keys)."""
 
-import importlib.util
-import json
-import os
-import pathlib
-import subprocess
-import sys
-
 import pytest
 
-NOTEBOOKS = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
+from ._notebooks import NOTEBOOKS, ipynb_cells, run_code, source_cells
+
 NAME = "hh_frequency_selectivity"
 
 
-def _builder():
-    spec = importlib.util.spec_from_file_location("build_notebooks", NOTEBOOKS / "build_notebooks.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def _ipynb_cells():
-    nb = json.loads((NOTEBOOKS / f"{NAME}.ipynb").read_text())
-    return [(c["cell_type"], "".join(c["source"]) if isinstance(c["source"], list) else c["source"])
-            for c in nb["cells"]]
-
-
 def test_notebook_matches_its_source():
-    cells = _builder().parse_cells((NOTEBOOKS / f"{NAME}.py").read_text())
-    assert cells == _ipynb_cells(), "rebuild with: python notebooks/build_notebooks.py"
+    cells = source_cells(NAME)
+    assert cells == ipynb_cells(NAME), "rebuild with: python notebooks/build_notebooks.py"
     assert [k for k, _ in cells].count("code") >= 5
 
 
 def test_notebook_code_runs_top_to_bottom(tmp_path):
-    code = "\n\n".join(src for kind, src in _ipynb_cells() if kind == "code")
-    script = tmp_path / f"{NAME}.py"
-    script.write_text(code + "\nimport matplotlib.pyplot as plt\nplt.savefig('last_figure.png')\n")
-    env = dict(os.environ, MPLBACKEND="Agg")
-    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=600)
+    proc = run_code(NAME, tmp_path)
     assert proc.returncode == 0, proc.stderr[-4000:]
     out = proc.stdout
     assert "decrypted with the key: AAAA - Hodgkin & Huxley" in out
