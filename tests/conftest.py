@@ -19,10 +19,11 @@ REF_DIR = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "refer
 REF_DATA = REF_DIR / "data"
 
 
-def ref_file(name: str) -> pathlib.Path:
-    path = REF_DATA / name
+def ref_file(name: str, folder: str = "data") -> pathlib.Path:
+    """`../shared/reference/<folder>/<name>`, or skip naming the missing file (a user's clone)."""
+    path = REF_DIR / folder / name
     if not path.exists():
-        pytest.skip(f"reference data {path} not present (it lives in ../shared/reference, outside the project)")
+        pytest.skip(f"reference file {path} not present (it lives in ../shared/reference, outside the project)")
     return path
 
 

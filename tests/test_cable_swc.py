@@ -16,7 +16,7 @@ import pytest
 import brainfuse_jax as bf
 from brainfuse_jax.morphology import Cell, ExpSyn, IClamp, read_swc
 
-from .conftest import REF_DIR
+from .conftest import ref_file
 
 DT = 0.025
 T_STOP = 200.0
@@ -56,9 +56,7 @@ def test_reconstruction_matches_neuron(x64, name):
     pytest.importorskip("neuron", reason="NEURON is part of the test extra: pip install -e '.[test]'")
     from ._neuron_cable import swc_cell_neuron
 
-    path = REF_DIR / "morphologies" / name
-    if not path.exists():
-        pytest.skip(f"{path} not present (it lives in ../shared/reference)")
+    path = ref_file(name, "morphologies")
     cell, sites, stims, syn = build(path, CELLS[name])
     _, v_ref, info = swc_cell_neuron(path, stims=stims, syn=syn, record=sites, tstop=T_STOP, dt=DT)
     tree = cell.tree
@@ -81,8 +79,7 @@ def test_reconstruction_matches_neuron(x64, name):
 def test_docs_example_runs(monkeypatch):
     """The code block of docs/cable.md runs as written (from the project root)."""
     root = pathlib.Path(__file__).resolve().parents[1]
-    if not (REF_DIR / "morphologies" / "ca1_n120.swc").exists():
-        pytest.skip("../shared/reference not present")
+    ref_file("ca1_n120.swc", "morphologies")
     code = re.findall(r"```python\n(.*?)```", (root / "docs" / "cable.md").read_text(), re.S)
     assert code
     monkeypatch.chdir(root)

@@ -12,6 +12,8 @@ import pytest
 
 from brainfuse_jax.cli import main
 
+from .conftest import ref_file
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -48,7 +50,7 @@ def _hh_spike_counts(current, duration_ms, dt=0.025):
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "data"
 
 
-@pytest.mark.skipif(not (REFERENCE / "bench_counts_neuron.npz").exists(), reason="no reference data")
+@pytest.mark.skipif(not (REFERENCE / "bench_counts_neuron.npz").exists(), reason="reference data ../shared/reference/data/bench_counts_neuron.npz not present (outside the project)")
 def test_reference_model_matches_neuron():
     """The numpy HH above against NEURON's spike counts of the same workload (1 s,
     bench_counts_neuron.npz: 68 spikes at 9.99 uA/cm2)."""
@@ -136,9 +138,7 @@ def test_quickstart_synthetic_fit_target(tmp_path, capsys):
 
 
 def test_fit_window_longer_than_the_target_exits_2(tmp_path, capsys):
-    target = REFERENCE / "hh_noisy_fit_target.npz"
-    if not target.exists():
-        pytest.skip("no reference data")
+    target = ref_file("hh_noisy_fit_target.npz")
     with pytest.raises(SystemExit) as exc:
         main(["quickstart", "--out", tmp_path / "out", "--fit-target", target, "--fit-ms", "600"])
     assert exc.value.code == 2

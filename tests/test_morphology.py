@@ -14,9 +14,8 @@ import pytest
 import brainfuse_jax as bf
 from brainfuse_jax.morphology import CompartmentTree, Morphology, SWCWarning, parse_swc, read_swc
 
-from .conftest import REF_DIR, ref_file
+from .conftest import ref_file
 
-MORPH_DIR = REF_DIR / "morphologies"
 
 # A small valid cell: 3-point soma (NeuroMorpho), a dendrite that branches, an axon.
 GOOD = """\
@@ -42,10 +41,7 @@ def write(tmp_path, text, name="cell.swc"):
 
 
 def morph_file(name):
-    path = MORPH_DIR / name
-    if not path.exists():
-        pytest.skip(f"reference morphology {path} not present (it lives in ../shared/reference)")
-    return path
+    return ref_file(name, "morphologies")
 
 
 # --------------------------------------------------------------------------------------------

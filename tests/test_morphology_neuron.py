@@ -12,11 +12,10 @@ import pytest
 from brainfuse_jax.morphology import SWCWarning, read_swc
 
 from ._neuron_morph import neuron_geometry, write_swc
-from .conftest import REF_DIR, ref_file
+from .conftest import ref_file
 
-pytest.importorskip("neuron")
+pytest.importorskip("neuron", reason="NEURON is part of the test extra: pip install -e '.[test]'")
 
-MORPH_DIR = REF_DIR / "morphologies"
 LOCATE_X = (0.05, 0.2, 1 / 3, 0.5, 0.6, 0.8, 0.99)
 
 # The brief's bar is 0.1 % on total area; we reproduce NEURON's arithmetic, so per segment too.
@@ -84,10 +83,7 @@ def compare_with_neuron(morph, swc_path, *, nseg=None, Ra=35.4, cm=1.0, check_lo
 
 
 def morph_file(name):
-    path = MORPH_DIR / name
-    if not path.exists():
-        pytest.skip(f"reference morphology {path} not present (it lives in ../shared/reference)")
-    return path
+    return ref_file(name, "morphologies")
 
 
 @pytest.mark.parametrize("nseg", [None, 3], ids=["d_lambda", "nseg3"])

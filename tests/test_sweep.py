@@ -301,10 +301,8 @@ def test_sharded_over_four_devices_equals_one_device():
 
 def test_parameter_names_agree_with_fit():
     """sweep and fit name parameters the same way (each has its own small resolver)."""
-    try:
-        from brainfuse_jax.fit import parameter_names
-    except ImportError:
-        pytest.skip("brainfuse_jax.fit.parameter_names not available")
+    from brainfuse_jax.fit import parameter_names
+
     for model in (bf.HH(), bf.LIF(), bf.ASN()):
         assert sorted(parameter_names(model)) == sorted(_sweep.parameter_paths(model))
 
