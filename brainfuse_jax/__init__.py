@@ -4,6 +4,7 @@ Every model is an `equinox.Module` (a pytree of parameters) with pure `init_stat
 methods; `simulate` unrolls any of them over time with `lax.scan`.
 """
 
+from . import adjoint as adjoint
 from . import channels as channels
 from . import fit as fit
 from . import morphology as morphology
@@ -17,6 +18,9 @@ from ._sweep import rheobase as rheobase
 from ._sweep import Run as Run
 from ._sweep import spike_rate as spike_rate
 from ._sweep import sweep as sweep
+from .adjoint import CheckpointAdjoint as CheckpointAdjoint
+from .adjoint import DirectAdjoint as DirectAdjoint
+from .adjoint import ForwardMode as ForwardMode
 from .channels import AlphaBeta as AlphaBeta
 from .channels import CalciumPool as CalciumPool
 from .channels import Channel as Channel

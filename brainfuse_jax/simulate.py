@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from jaxtyping import ArrayLike, Float, PyTree
 
 from ._validate import check_dt, check_finite, is_concrete
+from .adjoint import CheckpointAdjoint, checkpointed_unroll, DirectAdjoint, ForwardMode, forward_mode_unroll
 from .neurons._base import AbstractNeuron, State
 
 class Total(NamedTuple):
@@ -110,6 +111,8 @@ def simulate(
     record: RecordSpec = "output",
     chunk_size: int | None = None,
     remat: bool = False,
+    adjoint: DirectAdjoint | CheckpointAdjoint | ForwardMode | None = None,
+    backend: str = "xla",
 ) -> tuple[State, PyTree]:
     """Unroll `model.step` over time with `lax.scan`.
 
@@ -128,7 +131,18 @@ def simulate(
       gradient of the carried state is cut (`stop_gradient`) between chunks; the forward values are
       identical to the full unroll. `T` need not be a multiple of `chunk_size`.
     - `remat`: rematerialise each step under `grad` (`jax.checkpoint`): the backward pass stores
-      only the carried state per step and recomputes the step's intermediates.
+      only the carried state per step and recomputes the step's intermediates (`DirectAdjoint` only).
+    - `adjoint`: how gradients are computed (`brainfuse_jax.adjoint`): `DirectAdjoint()` (default
+      for `backend="xla"`: autodiff through the scan) or `CheckpointAdjoint(every=K)` (default for
+      `"pallas"`: a derived backward pass that recomputes blocks of K steps from checkpoints;
+      memory O(T/K + K) states instead of O(T) steps of intermediates) or `ForwardMode()`
+      (forward sensitivities w.r.t. the model's parameters: no stored states; for a few
+      parameters). With `chunk_size`, the checkpoint blocks are the truncation chunks. Forward
+      values are identical under every adjoint.
+    - `backend`: `"xla"` (default; `lax.scan`) or `"pallas"`: the fused kernels of the
+      `brainfuse_kernels` package (`kernels/` in the repository), which advance blocks of neurons
+      over blocks of time steps with the state on-chip; for models whose `step` is elementwise over
+      neurons (point neurons, LIF family). On CPU they run in Pallas interpret mode (for testing).
 
     **Returns:** `(final_state, recorded)`; per-step entries have shape `(B, T, ...)`, `Total`
     entries `(B, ...)`.
@@ -140,17 +154,53 @@ def simulate(
     if chunk_size is not None:
         if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size <= 0:
             raise ValueError(f"chunk_size must be a positive int (steps) or None, got {chunk_size!r}")
+    if backend not in ("xla", "pallas"):
+        raise ValueError(f"backend must be 'xla' or 'pallas', got {backend!r}")
+    if adjoint is None:
+        adjoint = DirectAdjoint() if remat else CheckpointAdjoint()
+    if not isinstance(adjoint, (DirectAdjoint, CheckpointAdjoint, ForwardMode)):
+        raise TypeError(f"adjoint must be DirectAdjoint(), CheckpointAdjoint(every=K) or ForwardMode(), got {adjoint!r}")
+    if isinstance(adjoint, ForwardMode) and (remat or chunk_size is not None or backend != "xla"):
+        raise ValueError("adjoint=ForwardMode() stores nothing and truncates nothing: it does not combine with "
+                         "remat, chunk_size or backend='pallas'")
+    if isinstance(adjoint, (CheckpointAdjoint, ForwardMode)):
+        if remat:
+            raise ValueError("remat=True applies to DirectAdjoint; CheckpointAdjoint already recomputes")
+        if chunk_size is not None:
+            adjoint = CheckpointAdjoint(every=chunk_size)  # truncation chunks = checkpoint blocks
+        dtype = jnp.result_type(*jax.tree.leaves(state0))
+        inputs = jax.tree.map(lambda a: a if jnp.issubdtype(a.dtype, jnp.inexact) else a.astype(dtype), inputs)
+    elif backend == "pallas":
+        raise ValueError("backend='pallas' is differentiated by its own backward kernel: use "
+                         "adjoint=CheckpointAdjoint(every=K) (the default) or None")
     if is_concrete(dt):
         dt = float(dt)  # static: a compiled unroll is reused for every call with the same dt
-    return _unroll(model, state0, inputs, dt, _normalize_record(record), n_steps, chunk_size, remat)
+    return _unroll(model, state0, inputs, dt, _normalize_record(record), n_steps, chunk_size, remat,
+                   adjoint, backend)
 
 
 @eqx.filter_jit
-def _unroll(model, state0, inputs, dt, record, n_steps, chunk_size, remat):
+def _unroll(model, state0, inputs, dt, record, n_steps, chunk_size, remat, adjoint, backend):
     single, items = record
     per_step = {name: _entry_fn(e) for name, e in items if not isinstance(e, Total)}
     totals = {name: _entry_fn(e) for name, e in items if isinstance(e, Total)}
+    inputs = jax.tree.map(jnp.asarray, inputs)
+    if backend == "pallas":
+        final, recorded = _import_kernels()(model, state0, inputs, dt, per_step, totals, n_steps,
+                                            adjoint.interval(n_steps, state0), truncate=chunk_size is not None)
+    elif isinstance(adjoint, ForwardMode):
+        final, recorded = forward_mode_unroll(model, state0, inputs, dt, per_step, totals, n_steps, scan=_scan_unroll)
+    elif isinstance(adjoint, CheckpointAdjoint):
+        final, recorded = checkpointed_unroll(model, state0, inputs, dt, per_step, totals, n_steps,
+                                              adjoint.interval(n_steps, state0), truncate=chunk_size is not None,
+                                              scan=_scan_unroll)
+    else:
+        final, recorded = _scan_unroll(model, state0, inputs, dt, per_step, totals, n_steps, chunk_size, remat)
+    return _select(final, recorded, single, items)
 
+
+def _scan_unroll(model, state0, inputs, dt, per_step, totals, n_steps, chunk_size=None, remat=False):
+    """The forward unroll (and `DirectAdjoint`'s, by autodiff): `(final, {name: record})`."""
     def body(carry, x):
         state, acc = carry
         new_state, out = model.step(state, x, dt)
@@ -160,7 +210,6 @@ def _unroll(model, state0, inputs, dt, record, n_steps, chunk_size, remat):
     if remat:
         body = jax.checkpoint(body)
 
-    inputs = jax.tree.map(jnp.asarray, inputs)
     x0 = jax.tree.map(lambda a: a[:, 0], inputs)
     step_shapes = jax.eval_shape(lambda: model.step(state0, x0, dt))
     acc0 = {k: jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), jax.eval_shape(f, *step_shapes))
@@ -191,7 +240,10 @@ def _unroll(model, state0, inputs, dt, record, n_steps, chunk_size, remat):
         carry, ys_tail = run_block(carry, x_tail, n_blocks == 0)
         ys = jax.tree.map(lambda a, b: jnp.concatenate([a, b], axis=1), ys, ys_tail)
     final, acc = carry
-    recorded = {**ys, **acc}
+    return final, {**ys, **acc}
+
+
+def _select(final, recorded, single, items):
     if single:
         return final, recorded[None]
     return final, ({name: recorded[name] for name, _ in items} if items else None)
@@ -204,3 +256,12 @@ def _block_size(n_steps: int, target: int = 256) -> int:
         return max(n_steps, 1)
     divisors = [k for k in range(target // 4, 2 * target + 1) if n_steps % k == 0]
     return min(divisors, key=lambda k: abs(k - target)) if divisors else target
+
+
+def _import_kernels():
+    try:
+        from brainfuse_kernels import pallas_unroll
+    except ImportError as err:  # pragma: no cover - only without the kernels package
+        raise ImportError("backend='pallas' needs the brainfuse_kernels package (kernels/ in the repository, "
+                          "installed with brainfuse_jax by `pip install -e .`)") from err
+    return pallas_unroll

@@ -1,0 +1,391 @@
+"""How `simulate` is differentiated: the memory/compute policy of the backward pass, as a value.
+
+- `DirectAdjoint()`: JAX autodiff through the `lax.scan` (it stores every step's intermediates).
+- `CheckpointAdjoint(every=K)`: a `jax.custom_vjp` whose backward pass is the discrete adjoint
+  recursion of the time-stepping map, run in reverse over blocks of K steps: each block's states
+  are recomputed from a checkpoint saved by the forward pass, then the block is walked backwards
+  with the exact vector-Jacobian product of one step (`jax.vjp` of `model.step`, the derivative
+  of the discretised update, not of an approximation). Memory: O(T/K * N) for the checkpoints +
+  O(K * N) for one block's states, instead of O(T * N * intermediates).
+
+For a scheme `s_{t+1} = f(s_t, x_t, theta)` and a loss `L(s_1..s_T)` the backward pass computes
+`lambda_t = dL/ds_t + (df/ds)^T lambda_{t+1}`, `dL/dtheta = sum_t (df/dtheta)^T lambda_{t+1}` and
+`dL/dx_t = (df/dx)^T lambda_{t+1}`, which is what autodiff through the scan computes too (the
+two agree to rounding; tests/test_adjoint.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax.custom_derivatives import SymbolicZero
+
+
+class DirectAdjoint(eqx.Module):
+    """Differentiate `simulate` by autodiff through its `lax.scan` (with `simulate(remat=True)`,
+    each step is rematerialised). Fastest backward pass for short runs; memory grows with
+    T x N x (intermediates of one step)."""
+
+
+class ForwardMode(eqx.Module):
+    """Differentiate `simulate` w.r.t. the model's parameters by forward sensitivities: the
+    backward pass runs the simulation once more, carrying the derivative of the state w.r.t. each
+    differentiated parameter leaf alongside it (`jax.jvp` of the step, all leaves at once), and
+    contracts it with the incoming cotangents step by step. No states are stored: memory is
+    O(N x n_states x P) for P differentiated parameter leaves, whatever T is, and the cost grows
+    with P, so it suits fitting a few conductances (`fit`), not training many weights.
+
+    Per-neuron parameters (arrays over the batch) are seeded with one tangent for all neurons at
+    once, which is exact because neurons do not interact (checked: the step must be elementwise
+    over neurons). Gradients w.r.t. the inputs or the initial state are not available: a
+    `ValueError` says so if they are requested (use `CheckpointAdjoint`).
+    """
+
+
+class CheckpointAdjoint(eqx.Module):
+    """Differentiate `simulate` with a derived backward pass (the discrete adjoint of the time
+    step), from states saved every `every` steps. The default for both backends.
+
+    **Arguments:**
+    - `every`: steps between checkpoints (K). `every=1` stores every state (T x N x n_states
+      numbers) and recomputes nothing; `every=K` stores T/K states and, in the backward pass,
+      recomputes one block of K steps at a time (keeping that block's VJP residuals). `None`
+      (default): 1 while the stored states fit in `memory_mb` MiB, else the smallest K for which
+      the checkpoints do.
+    - `memory_mb`: the budget (MiB) for stored states used when `every` is None.
+    """
+
+    every: int | None = eqx.field(static=True, default=None)
+    memory_mb: float = eqx.field(static=True, default=128.0)
+
+    def __check_init__(self):
+        if self.every is not None and (not isinstance(self.every, int) or isinstance(self.every, bool)
+                                       or self.every <= 0):
+            raise ValueError(f"CheckpointAdjoint.every must be a positive int (steps) or None, got {self.every!r}")
+        if not self.memory_mb > 0:
+            raise ValueError(f"CheckpointAdjoint.memory_mb must be > 0 (MiB), got {self.memory_mb!r}")
+
+    def interval(self, n_steps: int, state) -> int:
+        """The checkpoint interval K used for `n_steps` steps of `state` (a pytree of arrays)."""
+        if self.every is not None:
+            return min(self.every, n_steps)
+        per_step = sum(a.size * a.dtype.itemsize for a in jax.tree.leaves(state))
+        return min(n_steps, max(1, -(-n_steps * per_step // int(self.memory_mb * 2**20))))
+
+
+def _zeros_ct(x):
+    """A zero cotangent for primal `x` (float0 for integer/bool arrays)."""
+    x = jnp.asarray(x)
+    if jnp.issubdtype(x.dtype, jnp.inexact):
+        return jnp.zeros(x.shape, x.dtype)
+    return jnp.zeros(x.shape, jax.dtypes.float0)
+
+
+def _add(a, b):
+    return jax.tree.map(lambda u, v: u if u.dtype == jax.dtypes.float0 else u + v, a, b)
+
+
+def _swap(tree):
+    return jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), tree)
+
+
+def _slice_time(tree, start, length):
+    return jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, start, length, axis=1), tree)
+
+
+def _blocks_to_time(tree):
+    """(n_blocks, B, K, ...) -> (B, n_blocks * K, ...)."""
+    return jax.tree.map(lambda a: jnp.moveaxis(a, 0, 1).reshape(a.shape[1], -1, *a.shape[3:]), tree)
+
+
+_BACKWARD_BLOCK = 256  # steps per reverse block when every state is stored
+
+
+def checkpointed_unroll(model, state0, inputs, dt, per_step: dict[str, Callable], totals: dict[str, Callable],
+                        n_steps: int, every: int, *, truncate: bool, scan: Callable):
+    """`(final_state, {name: (B, T, ...) per-step record, name: (B, ...) total})` of `n_steps`
+    steps of `model.step`, differentiable through `CheckpointAdjoint`'s backward pass.
+
+    `every` is the checkpoint interval K (an int); `truncate=True` cuts the adjoint every K steps
+    (truncated BPTT in chunks of K); `scan(model, state0, inputs, dt, per_step, totals, n_steps)`
+    is the forward unroll (simulate's), used for the values.
+    """
+    # Internal record names "p0", "p1", ..., "t0", ... (user names may be None, which cannot sit
+    # in one dict with the saved states' name).
+    names = {**{f"p{i}": k for i, k in enumerate(per_step)}, **{f"t{i}": k for i, k in enumerate(totals)}}
+    per_step = {f"p{i}": f for i, f in enumerate(per_step.values())}
+    totals = {f"t{i}": f for i, f in enumerate(totals.values())}
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    n_blocks, tail = divmod(n_steps, every)
+    stored = every == 1
+
+    def step_records(p, s, x, dt_):
+        new, out = eqx.combine(p, static).step(s, x, dt_)
+        return new, {k: f(new, out) for k, f in per_step.items()}, {k: f(new, out) for k, f in totals.items()}
+
+    def run(p, state0_, inputs_, dt_, extra=None):
+        return scan(eqx.combine(p, static), state0_, inputs_, dt_, {**per_step, **(extra or {})}, totals, n_steps)
+
+    def forward_saving(p, state0_, inputs_, dt_):
+        """The forward pass plus the states it must save: all of them (every = 1, as (B, T, ...)),
+        or the state entering each block of K steps (as (n_blocks, ...), and the tail's)."""
+        if stored:
+            final, rec = run(p, state0_, inputs_, dt_, {_STATES: lambda s, out: s})
+            after = rec.pop(_STATES)
+            before = jax.tree.map(lambda s0, a: jnp.concatenate([s0[:, None], a[:, :-1]], axis=1), state0_, after)
+            return (final, rec), before
+        tot0 = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype),
+                            jax.eval_shape(step_records, p, state0_, jax.tree.map(lambda a: a[:, 0], inputs_), dt_)[2])
+
+        def run_block(s, tot, xb):
+            def body(carry, x):
+                s, tot = carry
+                new, rec, t = step_records(p, s, x, dt_)
+                return (new, _add(tot, t)), rec
+            (s, tot), rec = jax.lax.scan(body, (s, tot), _swap(xb))
+            return s, tot, _swap(rec)
+
+        def outer(carry, b):
+            s, tot = carry
+            s_new, tot, rec = run_block(s, tot, _slice_time(inputs_, b * every, every))
+            return (s_new, tot), (rec, s)
+
+        (s, tot), (recs, ckpts) = jax.lax.scan(outer, (state0_, tot0), jnp.arange(n_blocks))
+        recs, tail_ckpt = _blocks_to_time(recs), s
+        if tail:
+            s, tot, rec_t = run_block(s, tot, jax.tree.map(lambda a: a[:, n_blocks * every:], inputs_))
+            recs = jax.tree.map(lambda a, b: jnp.concatenate([a, b], axis=1), recs, rec_t)
+        return (s, {**recs, **tot}), (ckpts, tail_ckpt)
+
+    def block_backward(p, dt_, start, states, xb, ct_rec, ct_tot, carry):
+        """Reverse over the block of steps starting at `start`: `states` is the block's stored
+        states (B, L, ...) or, for a checkpoint, the state entering it (then the block is recomputed,
+        keeping each step's VJP residuals: O(L) memory)."""
+        xs = _swap(xb)
+        if stored:
+            inp = (_swap(states), xs)
+        else:
+            def fwd_body(s, x):
+                (new, _, _), vjp = jax.vjp(step_records, p, s, x, dt_)
+                return new, vjp
+            _, vjps = jax.lax.scan(fwd_body, states, xs)
+            inp = vjps
+        length = jax.tree.leaves(xs)[0].shape[0]
+
+        def rev_body(carry, inp):
+            adj, gp, gdt = carry
+            (k, ct), item = inp
+            if stored:
+                s, x = item
+                vjp = jax.vjp(step_records, p, s, x, dt_)[1]
+            else:
+                vjp = item
+            dp, ds, dx, ddt = vjp((adj, ct, ct_tot))
+            if truncate:  # the state entering step t (t > 0, t % K == 0) was stop_gradient-ed
+                t = start + k
+                cut = (t > 0) & (t % every == 0)
+                ds = jax.tree.map(lambda a: a if a.dtype == jax.dtypes.float0 else jnp.where(cut, 0.0, a), ds)
+            return (ds, _add(gp, dp), gdt + ddt), dx
+
+        carry, dxs = jax.lax.scan(rev_body, carry, ((jnp.arange(length), _swap(ct_rec)), inp), reverse=True)
+        return carry, _swap(dxs)
+
+    @jax.custom_vjp
+    def unroll(p, state0_, inputs_, dt_):
+        return run(p, state0_, inputs_, dt_)
+
+    def unroll_fwd(p, state0_, inputs_, dt_):
+        out, saved = forward_saving(p, state0_, inputs_, dt_)
+        return out, (saved, p, inputs_, dt_)
+
+    def unroll_bwd(res, cts):
+        saved, p, inputs_, dt_ = res
+        ct_final, ct_out = cts
+        ct_rec = {k: ct_out[k] for k in per_step}
+        ct_tot = {k: ct_out[k] for k in totals}
+        carry = (ct_final, jax.tree.map(_zeros_ct, p), jnp.zeros_like(dt_))
+        length = min(_BACKWARD_BLOCK, n_steps) if stored else every
+        nb, rest = divmod(n_steps, length)
+
+        def block(carry, start, size, states):
+            return block_backward(p, dt_, start, states, _slice_time(inputs_, start, size),
+                                  _slice_time(ct_rec, start, size), ct_tot, carry)
+
+        dx_tail = None
+        if rest:
+            start = nb * length
+            states = _slice_time(saved, start, rest) if stored else saved[1]
+            carry, dx_tail = block(carry, start, rest, states)
+
+        def body(carry, b):
+            states = _slice_time(saved, b * length, length) if stored else jax.tree.map(lambda c: c[b], saved[0])
+            return block(carry, b * length, length, states)
+
+        (adj, gp, gdt), dxs = jax.lax.scan(body, carry, jnp.arange(nb), reverse=True)
+        dx = _blocks_to_time(dxs)
+        if rest:
+            dx = jax.tree.map(lambda a, b: jnp.concatenate([a, b], axis=1), dx, dx_tail)
+        return gp, adj, dx, gdt
+
+    unroll.defvjp(unroll_fwd, unroll_bwd)
+    final, rec = unroll(params, state0, inputs, jnp.asarray(dt, jnp.result_type(*jax.tree.leaves(inputs))))
+    return final, {names[k]: v for k, v in rec.items()}
+
+
+_STATES = "states"
+
+
+class _TangentPair:
+    """A stand-in neuron for simulate's unroll whose state is (state, tangents) and whose output
+    is (totals, their tangents)."""
+
+    def __init__(self, step):
+        self.step = step
+
+
+def _pair_step(tangent_step, p, seeds, st, x, dt_):
+    (new, _, tot), (dnew, _, dtot) = tangent_step(p, seeds, st[0], st[1], x, dt_)
+    return (new, dnew), (tot, dtot)
+
+
+def _unbroadcast(x, shape):
+    """Sum `x` down to `shape` (the inverse of broadcasting `shape` to `x.shape`)."""
+    x = jnp.sum(x, axis=tuple(range(x.ndim - len(shape)))) if x.ndim > len(shape) else x
+    axes = tuple(i for i, (a, b) in enumerate(zip(x.shape, shape)) if b == 1 and a != 1)
+    return jnp.sum(x, axis=axes, keepdims=True).reshape(shape) if axes else x.reshape(shape)
+
+
+def forward_mode_unroll(model, state0, inputs, dt, per_step: dict[str, Callable], totals: dict[str, Callable],
+                        n_steps: int, *, scan: Callable):
+    """As `checkpointed_unroll`, differentiated by `ForwardMode` (forward sensitivities)."""
+    names = {**{f"p{i}": k for i, k in enumerate(per_step)}, **{f"t{i}": k for i, k in enumerate(totals)}}
+    per_step = {f"p{i}": f for i, f in enumerate(per_step.values())}
+    totals = {f"t{i}": f for i, f in enumerate(totals.values())}
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+
+    def step_records(p, s, x, dt_):
+        new, out = eqx.combine(p, static).step(s, x, dt_)
+        return new, {k: f(new, out) for k, f in per_step.items()}, {k: f(new, out) for k, f in totals.items()}
+
+    def run(p, state0_, inputs_, dt_):
+        return scan(eqx.combine(p, static), state0_, inputs_, dt_, per_step, totals, n_steps)
+
+    @jax.custom_vjp
+    def unroll(p, state0_, inputs_, dt_):
+        return run(p, state0_, inputs_, dt_)
+
+    def seeds_for(p, perturbed, state0_, inputs_, dt_):
+        """One tangent direction per differentiated leaf, seeded with ones over the whole leaf
+        (stacked on a leading axis), and the indices of those leaves."""
+        p_leaves, p_def = jax.tree.flatten(p)
+        idx = [i for i, q in enumerate(perturbed) if q]
+        if any(jnp.ndim(p_leaves[i]) for i in idx):
+            check_elementwise(lambda s, x: step_records(p, s, x, dt_), state0_,
+                              jax.tree.map(lambda a: a[:, 0], inputs_), "adjoint=ForwardMode() with per-neuron "
+                              "parameters")
+        seeds = []
+        for i in idx:
+            t = [jnp.zeros_like(q) for q in p_leaves]
+            t[i] = jnp.ones_like(p_leaves[i])
+            seeds.append(jax.tree.unflatten(p_def, t))
+        return jax.tree.map(lambda *a: jnp.stack(a), *seeds), idx
+
+    def tangent_step(p, seeds, s, ds, x, dt_):
+        """The step and its derivative along every seeded direction (the primal computed once)."""
+        jvp = jax.vmap(lambda dp, ds_: jax.jvp(lambda q, s_: step_records(q, s_, x, dt_), (p, s), (dp, ds_)),
+                       in_axes=(0, 0), out_axes=(None, 0))
+        return jvp(seeds, ds)
+
+    def contract(acc, ct, tan):
+        """acc[k] += sum(ct * tan[k]) down to leaf k's shape (per neuron for per-neuron leaves)."""
+        return [a + sum(_unbroadcast(c * t[k], a.shape) for c, t in zip(jax.tree.leaves(ct), jax.tree.leaves(tan)))
+                for k, a in enumerate(acc)]
+
+    def gradients(p, idx, acc):
+        p_leaves, p_def = jax.tree.flatten(p)
+        grads = [jnp.zeros_like(q) for q in p_leaves]
+        for k, i in enumerate(idx):
+            grads[i] = acc[k]
+        return jax.tree.unflatten(p_def, grads)
+
+    def unroll_fwd(p, state0_, inputs_, dt_):
+        if any(leaf.perturbed for leaf in jax.tree.leaves((state0_, inputs_, dt_))):
+            raise ValueError("adjoint=ForwardMode() differentiates the model's parameters only; for gradients "
+                             "w.r.t. the inputs, the initial state or dt use adjoint=CheckpointAdjoint()")
+        values = jax.tree.map(lambda leaf: leaf.value, (p, state0_, inputs_, dt_))
+        perturbed = [leaf.perturbed for leaf in jax.tree.leaves(p)]
+        if per_step or not any(perturbed):
+            return run(*values), (values, perturbed, None)
+        # Only totals and the final state are returned: their cotangents are constant in time, so
+        # the sensitivities are accumulated in this one pass (simulate's own unroll, run on the
+        # (state, tangents) pair) and the backward pass only contracts.
+        p, state0_, inputs_, dt_ = values
+        seeds, idx = seeds_for(p, perturbed, state0_, inputs_, dt_)
+        pair = _TangentPair(lambda st, x, dt__: _pair_step(tangent_step, p, seeds, st, x, dt__))
+        ds0 = jax.tree.map(lambda a: jnp.zeros((len(idx), *a.shape), a.dtype), state0_)
+        (final, dfinal), acc = scan(pair, (state0_, ds0), inputs_, dt_, {}, {"pair": lambda st, out: out}, n_steps)
+        tots, dtots = acc["pair"]
+        return (final, tots), (values, perturbed, (dfinal, dtots, idx))
+
+    def unroll_bwd(res, cts):
+        (p, state0_, inputs_, dt_), perturbed, tangents = res
+        cts = jax.tree.map(lambda c: jnp.zeros(c.aval.shape, c.aval.dtype) if isinstance(c, SymbolicZero) else c,
+                           cts, is_leaf=lambda c: isinstance(c, SymbolicZero))
+        ct_final, ct_out = cts
+        zeros = jax.tree.map(_zeros_ct, (state0_, inputs_, dt_))
+        if not any(perturbed):
+            return jax.tree.map(jnp.zeros_like, p), *zeros
+        if tangents is not None:
+            dfinal, dtots, idx = tangents
+            acc = [jnp.zeros(jax.tree.leaves(p)[i].shape, jax.tree.leaves(p)[i].dtype) for i in idx]
+            acc = contract(acc, (ct_final, {k: ct_out[k] for k in totals}), (dfinal, dtots))
+            return gradients(p, idx, acc), *zeros
+        seeds, idx = seeds_for(p, perturbed, state0_, inputs_, dt_)
+        ds0 = jax.tree.map(lambda s: jnp.zeros((len(idx), *s.shape), s.dtype), state0_)
+        acc0 = [jnp.zeros(jax.tree.leaves(p)[i].shape, jax.tree.leaves(p)[i].dtype) for i in idx]
+        ct_tot = {k: ct_out[k] for k in totals}
+
+        def body(carry, inp):
+            s, ds, acc = carry
+            x, ct_t = inp
+            (new, _, _), (dnew, drec, dtot) = tangent_step(p, seeds, s, ds, x, dt_)
+            return (new, dnew, contract(acc, (ct_t, ct_tot), (drec, dtot))), None
+
+        xs = jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), inputs_)
+        cts_t = {k: jnp.swapaxes(ct_out[k], 0, 1) for k in per_step}
+        (_, dfinal, acc), _ = jax.lax.scan(body, (state0_, ds0, acc0), (xs, cts_t))
+        return gradients(p, idx, contract(acc, ct_final, dfinal)), *zeros
+
+    unroll.defvjp(unroll_fwd, unroll_bwd, symbolic_zeros=True)
+    final, rec = unroll(params, state0, inputs, jnp.asarray(dt, jnp.result_type(*jax.tree.leaves(inputs))))
+    return final, {names[k]: v for k, v in rec.items()}
+
+
+_ACROSS_NEURONS = {"dot_general", "conv_general_dilated", "reduce_sum", "reduce_max", "reduce_min", "reduce_prod",
+                   "reduce_and", "reduce_or", "argmax", "argmin", "cumsum", "cumprod", "cummax", "cumlogsumexp",
+                   "sort", "transpose", "rev", "dynamic_slice", "dynamic_update_slice", "concatenate", "pad"}
+
+
+def primitive_names(jaxpr) -> set[str]:
+    """Names of all primitives in a (closed) jaxpr, including nested ones."""
+    jaxpr = getattr(jaxpr, "jaxpr", jaxpr)
+    names = set()
+    for eqn in jaxpr.eqns:
+        names.add(eqn.primitive.name)
+        for v in eqn.params.values():
+            for sub in (v if isinstance(v, (list, tuple)) else [v]):
+                if hasattr(sub, "eqns") or hasattr(getattr(sub, "jaxpr", None), "eqns"):
+                    names |= primitive_names(sub)
+    return names
+
+
+def check_elementwise(step: Callable, state, x, what: str):
+    """`ValueError` unless `step(state, x)` is elementwise over neurons (judged from its jaxpr:
+    no contraction, reduction, permutation or slicing primitive)."""
+    across = primitive_names(jax.make_jaxpr(step)(state, x)) & _ACROSS_NEURONS
+    if across:
+        raise ValueError(f"{what} needs a step that is elementwise over neurons (neurons that do not interact); "
+                         f"this one uses {sorted(across)} (e.g. recurrent weights)")
