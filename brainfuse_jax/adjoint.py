@@ -101,6 +101,14 @@ def _blocks_to_time(tree):
     return jax.tree.map(lambda a: jnp.moveaxis(a, 0, 1).reshape(a.shape[1], -1, *a.shape[3:]), tree)
 
 
+def _internal_names(per_step, totals):
+    """Records renamed "p0", "p1", ..., "t0", ... (user names may be None, which cannot share a
+    dict with string names), and the map back."""
+    names = {**{f"p{i}": k for i, k in enumerate(per_step)}, **{f"t{i}": k for i, k in enumerate(totals)}}
+    return (names, {f"p{i}": f for i, f in enumerate(per_step.values())},
+            {f"t{i}": f for i, f in enumerate(totals.values())})
+
+
 _BACKWARD_BLOCK = 256  # steps per reverse block when every state is stored
 
 
@@ -113,11 +121,7 @@ def checkpointed_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
     (truncated BPTT in chunks of K); `scan(model, state0, inputs, dt, per_step, totals, n_steps)`
     is the forward unroll (simulate's), used for the values.
     """
-    # Internal record names "p0", "p1", ..., "t0", ... (user names may be None, which cannot sit
-    # in one dict with the saved states' name).
-    names = {**{f"p{i}": k for i, k in enumerate(per_step)}, **{f"t{i}": k for i, k in enumerate(totals)}}
-    per_step = {f"p{i}": f for i, f in enumerate(per_step.values())}
-    totals = {f"t{i}": f for i, f in enumerate(totals.values())}
+    names, per_step, totals = _internal_names(per_step, totals)
     params, static = eqx.partition(model, eqx.is_inexact_array)
     n_blocks, tail = divmod(n_steps, every)
     stored = every == 1
@@ -261,9 +265,7 @@ def _unbroadcast(x, shape):
 def forward_mode_unroll(model, state0, inputs, dt, per_step: dict[str, Callable], totals: dict[str, Callable],
                         n_steps: int, *, scan: Callable):
     """As `checkpointed_unroll`, differentiated by `ForwardMode` (forward sensitivities)."""
-    names = {**{f"p{i}": k for i, k in enumerate(per_step)}, **{f"t{i}": k for i, k in enumerate(totals)}}
-    per_step = {f"p{i}": f for i, f in enumerate(per_step.values())}
-    totals = {f"t{i}": f for i, f in enumerate(totals.values())}
+    names, per_step, totals = _internal_names(per_step, totals)
     params, static = eqx.partition(model, eqx.is_inexact_array)
 
     def step_records(p, s, x, dt_):
