@@ -8,6 +8,7 @@ from . import adjoint as adjoint
 from . import channels as channels
 from . import fit as fit
 from . import morphology as morphology
+from . import nn as nn
 from . import surrogate as surrogate
 
 from ._sweep import fi_curve as fi_curve

@@ -75,7 +75,11 @@ def _check(x, ok, name, expected):
 
 
 def check_dt(dt):
-    """Validate a time step in ms: a positive finite scalar."""
+    """Validate a time step in ms: a positive finite scalar. A Python number is checked now, also
+    when called under jit (where `jnp.asarray` would turn it into a tracer checked at every step)."""
+    if isinstance(dt, (int, float, np.floating, np.integer)) and not isinstance(dt, (bool, np.bool_)):
+        check_positive(check_finite(np.asarray(float(dt)), "dt"), "dt", "ms")
+        return jnp.asarray(float(dt))
     arr = as_float_array(dt, "dt")
     if arr.ndim != 0:
         raise ValueError(f"dt must be a scalar time step in ms, got shape {arr.shape}")

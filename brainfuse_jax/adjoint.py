@@ -98,7 +98,8 @@ def _slice_time(tree, start, length):
 
 def _blocks_to_time(tree):
     """(n_blocks, B, K, ...) -> (B, n_blocks * K, ...)."""
-    return jax.tree.map(lambda a: jnp.moveaxis(a, 0, 1).reshape(a.shape[1], -1, *a.shape[3:]), tree)
+    return jax.tree.map(lambda a: jnp.moveaxis(a, 0, 1).reshape(a.shape[1], a.shape[0] * a.shape[2], *a.shape[3:]),
+                        tree)
 
 
 def _internal_names(per_step, totals):

@@ -149,6 +149,7 @@ def simulate(
     """
     if not isinstance(model, AbstractNeuron):
         raise TypeError(f"model must be a neuron (AbstractNeuron), got {type(model).__name__}")
+    python_dt = float(dt) if isinstance(dt, (int, float)) and not isinstance(dt, bool) else None
     dt = check_dt(dt)
     inputs, n_steps = _check_inputs(model, state0, inputs)
     if chunk_size is not None:
@@ -173,8 +174,10 @@ def simulate(
     elif backend == "pallas":
         raise ValueError("backend='pallas' is differentiated by its own backward kernel: use "
                          "adjoint=CheckpointAdjoint(every=K) (the default) or None")
-    if is_concrete(dt):
-        dt = float(dt)  # static: a compiled unroll is reused for every call with the same dt
+    # A concrete dt is static: a compiled unroll is reused for every call with the same dt. (Under a
+    # user's jit, check_dt's array of a Python float is a tracer: keep the float itself.)
+    if python_dt is not None or is_concrete(dt):
+        dt = python_dt if python_dt is not None else float(dt)
     return _unroll(model, state0, inputs, dt, _normalize_record(record), n_steps, chunk_size, remat,
                    adjoint, backend)
 
@@ -234,7 +237,7 @@ def _scan_unroll(model, state0, inputs, dt, per_step, totals, n_steps, chunk_siz
         return run_block(carry, xb, b == 0)
 
     carry, ys = jax.lax.scan(outer, (state0, acc0), jnp.arange(n_blocks))
-    ys = jax.tree.map(lambda a: jnp.moveaxis(a, 0, 1).reshape(a.shape[1], -1, *a.shape[3:]), ys)
+    ys = jax.tree.map(lambda a: jnp.moveaxis(a, 0, 1).reshape(a.shape[1], a.shape[0] * a.shape[2], *a.shape[3:]), ys)
     if tail:
         x_tail = jax.tree.map(lambda a: a[:, n_blocks * block:], inputs)
         carry, ys_tail = run_block(carry, x_tail, n_blocks == 0)

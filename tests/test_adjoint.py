@@ -122,7 +122,7 @@ def test_memory_is_bounded_by_checkpoints():
                                                         CheckpointAdjoint(every=100)))
     state_bytes = 4 * n * t * 4  # v, m, h, n per step, float32
     assert every1 < 3 * state_bytes < direct
-    assert every100 < every1 / 2
+    assert every1 - every100 > state_bytes / 2  # checkpoints every 100 steps drop the stored states
 
 
 def test_interval_rule():

@@ -11,7 +11,7 @@ import brainfuse_jax as bf
 from brainfuse_jax.channels import PospischilCaT, PospischilKd, PospischilM, PospischilNa
 from brainfuse_jax.morphology import Cell, CompartmentTree, ExpSyn, IClamp
 
-from ._cable_cells import SITES, ball_and_stick_cell
+from ._cable_cells import SITES, ball_and_stick_cell, run_cell
 
 DT = 0.025
 
@@ -69,6 +69,38 @@ def test_regions_and_densities():
     np.testing.assert_allclose(np.asarray(c3.channels["pas"].gbar), np.where(far, 0.2, np.where(dend, 0.1, 0.0)))
     c4 = cell.set("cm", 2.0, "dend")
     np.testing.assert_allclose(np.asarray(c4.cm), np.where(dend, 2.0, 1.0))
+
+
+def test_channels_live_in_their_regions(x64):
+    """A channel placed by `insert` is evaluated only in its region (`channel_mask`): the same
+    voltages as the cell whose channels span every node with gbar = 0 outside (to rounding), gates
+    outside the region untouched, and gbar outside it without effect or gradient."""
+    cell = ball_and_stick_cell("synapse")
+    soma, dend = cell.region("soma"), cell.region("dend")
+    np.testing.assert_array_equal(cell.channel_mask("na"), soma)
+    np.testing.assert_array_equal(cell.channel_mask("pas"), dend)
+    with pytest.raises(ValueError, match="no channel named"):
+        cell.channel_mask("kdr")
+    # the reference: the same channel values given to the constructor (every node)
+    full = Cell(cell.tree, cell.channels, temperature=6.3, input_locs=(),
+                point_processes=cell.point_processes)
+    assert all(full.channel_mask(c).all() for c in full.channels)
+    (s0, out), (_, out_f) = run_cell(cell, 2000), run_cell(full, 2000)
+    np.testing.assert_allclose(np.asarray(out["v"]), np.asarray(out_f["v"]), atol=1e-10)
+    final = bf.simulate(cell, s0, jnp.zeros((1, 200, 0)), DT, record=None)[0]
+    np.testing.assert_array_equal(np.asarray(final["na"]["m"])[:, dend], np.asarray(s0["na"]["m"])[:, dend])
+    assert not np.allclose(np.asarray(final["na"]["m"])[:, soma], np.asarray(s0["na"]["m"])[:, soma])
+
+    def loss(gbar):
+        c = eqx.tree_at(lambda c: c.channels["na"].gbar, cell, gbar)
+        return jnp.sum(bf.simulate(c, s0, jnp.zeros((1, 400, 0)), DT, record="v")[1])
+
+    g = np.asarray(jax.grad(loss)(cell.channels["na"].gbar))
+    assert np.all(g[dend] == 0.0) and np.all(g[soma] != 0.0)
+    # setting a density outside the region inserts the channel there; inside, the region stays
+    np.testing.assert_array_equal(cell.set_density("na", 10.0, "dend").channel_mask("na"), soma | dend)
+    np.testing.assert_array_equal(cell.set_density("pas", 0.2, "dend").channel_mask("pas"), dend)
+    np.testing.assert_array_equal(cell.insert("na", bf.HHNa(50.0), "dend").channel_mask("na"), soma | dend)
 
 
 def test_no_recompilation_for_new_parameter_values(x64):

@@ -42,24 +42,27 @@ def dense_np(parent, d, a, b):
 TREES = [(1, 1), (3, 1), (200, 1), (40, 3)]
 
 
+@pytest.mark.parametrize("unroll", [True, False])
 @pytest.mark.parametrize("n,roots", TREES)
-def test_solve_matches_dense(x64, n, roots):
+def test_solve_matches_dense(x64, n, roots, unroll):
+    """Both forms of the sweeps: unrolled over level-ordered slices, and the scan over levels."""
     rng = np.random.default_rng(n + roots)
     parent = random_tree(rng, n, roots)
     d, a, b, rhs = random_system(rng, parent)
-    x = hines_solve(parent, d, a, b, rhs)
+    x = hines_solve(HinesStructure(parent, unroll=unroll), d, a, b, rhs)
     m = dense_np(parent, d, a, b)
     x_ref = np.linalg.solve(m, np.asarray(rhs))
     assert np.max(np.abs(np.asarray(x) - x_ref)) < 1e-12 * (np.max(np.abs(x_ref)) + 1)
     np.testing.assert_allclose(m @ np.asarray(x), np.asarray(rhs), atol=1e-12)
 
 
+@pytest.mark.parametrize("unroll", [True, False])
 @pytest.mark.parametrize("n,roots", TREES[1:])
-def test_vjp_matches_dense_autodiff(x64, n, roots):
+def test_vjp_matches_dense_autodiff(x64, n, roots, unroll):
     """Gradients w.r.t. the diagonal, both off-diagonals and the rhs, through a nonlinear loss."""
     rng = np.random.default_rng(100 + n)
     parent = random_tree(rng, n, roots)
-    s = HinesStructure(parent)
+    s = HinesStructure(parent, unroll=unroll)
     args = random_system(rng, parent)
     w = jnp.asarray(rng.normal(size=n))
 
@@ -131,6 +134,30 @@ def test_structure_levels_and_hash():
     np.testing.assert_array_equal(s.depth, [0, 1, 2, 2, 1, 2, 3, 0, 1])
     assert s == HinesStructure(parent.copy()) and hash(s) == hash(HinesStructure(list(parent)))
     assert s != HinesStructure(np.array([-1, 0, 1, 1, 0, 4, 5, -1, 0]))
+    assert s.unroll and s != HinesStructure(parent, unroll=False)
+    # level order: each depth a contiguous block, children of one parent together, parents in order
+    np.testing.assert_array_equal(s.order, [0, 7, 1, 4, 8, 2, 3, 5, 6])
+    assert s.offsets == (0, 2, 5, 8, 9)
+    np.testing.assert_array_equal(s.order[s.position], np.arange(9))
+    np.testing.assert_array_equal(s.depth[s.order], np.sort(s.depth))
+
+
+def test_deep_tree_uses_the_scan(x64):
+    """The level-order solve roots a tree at its centre (a chain of N nodes: N // 2 + 1 levels);
+    past UNROLL_MAX_LEVELS such levels the default is the scan form (compile time)."""
+    from brainfuse_jax.morphology._cable import UNROLL_MAX_LEVELS
+
+    assert HinesStructure(np.arange(-1, 51)).solve_levels == 27  # the ball-and-stick: 52 -> 27
+    longest = 2 * UNROLL_MAX_LEVELS - 1  # centre height UNROLL_MAX_LEVELS - 1
+    assert HinesStructure(np.arange(-1, longest - 1)).unroll
+    chain = np.arange(-1, longest + 1)
+    s = HinesStructure(chain)
+    assert s.solve_levels == UNROLL_MAX_LEVELS + 1 and not s.unroll
+    rng = np.random.default_rng(5)
+    d, a, b, rhs = random_system(rng, chain)
+    for unroll in (False, True):
+        x = hines_solve(HinesStructure(chain, unroll=unroll), d, a, b, rhs)
+        np.testing.assert_allclose(dense_np(chain, d, a, b) @ np.asarray(x), np.asarray(rhs), atol=1e-12)
 
 
 @pytest.mark.parametrize("parent,match", [

@@ -138,6 +138,8 @@ def test_errors():
     with pytest.raises(ValueError, match="elementwise"):
         bf.simulate(rec, rec.init_state(4), x, 1.0, backend="pallas")
     ee = bf.HH(scheme="exp_euler")
+    v = jax.jit(lambda xs: bf.simulate(ee, ee.init_state(4), xs, DT, record="v", backend="pallas")[1])(x + 5.0)
+    np.testing.assert_allclose(v, bf.simulate(ee, ee.init_state(4), x + 5.0, DT, record="v")[1], rtol=1e-6)
     with pytest.raises(ValueError, match="concrete time step"):
         jax.jit(lambda dt: bf.simulate(ee, ee.init_state(4), x, dt, backend="pallas"))(0.025)
     with pytest.raises(ValueError, match="one value per neuron"):

@@ -38,10 +38,12 @@ class Instantaneous(NamedTuple):
 
 class GateKinetics(NamedTuple):
     """What integrators use: steady state and time constant (ms), temperature already applied.
-    `tau` is None for an `Instantaneous` gate."""
+    `tau` is None for an `Instantaneous` gate. `rate` = 1/tau (1/ms) when the channel gives it
+    directly (alpha + beta), so that integrators need not divide twice."""
 
     inf: Array
     tau: Array | None
+    rate: Array | None = None
 
 
 class Channel(eqx.Module):
@@ -119,7 +121,7 @@ class Channel(eqx.Module):
             phi = jnp.asarray(self.temperature_factor(celsius, name), v.dtype)
             if isinstance(r, AlphaBeta):
                 total = r.alpha + r.beta
-                out[name] = GateKinetics(r.alpha / total, 1.0 / (phi * total))
+                out[name] = GateKinetics(r.alpha / total, 1.0 / (phi * total), phi * total)
             elif isinstance(r, InfTau):
                 out[name] = GateKinetics(r.inf, r.tau / phi)
             else:

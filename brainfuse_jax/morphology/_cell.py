@@ -19,6 +19,7 @@ from ..neurons._point import _tabulated_kinetics
 from ..surrogate import Surrogate
 from ._cable import HinesStructure, hines_solve
 from ._synapses import PointProcess
+from ._tree import _Static
 
 CellScheme = Literal["neuron", "backward_euler", "crank_nicolson"]
 CELL_SCHEMES = ("neuron", "backward_euler", "crank_nicolson")
@@ -101,7 +102,10 @@ class Cell(AbstractNeuron):
     - `tree`: the compartments (`Morphology.compartmentalize(...)` or a `CompartmentTree`).
     - `channels`: dict name -> `Channel`; `gbar` (mS/cm2) may be a scalar (everywhere) or one
       value per node `(N,)`, zero where the channel is absent. Use `insert` / `set_density`
-      to place channels by region or as a function of distance.
+      to place channels by region or as a function of distance: a channel placed with `insert`
+      exists only in its region (`channel_mask`), as a NEURON mechanism exists only where
+      inserted, and the step evaluates its gates and current there only (the cost of a channel
+      is that of its region, not of the whole cell).
     - `cm`: specific capacitance, uF/cm2, scalar or `(N,)` (default: the tree's, else 1).
     - `temperature`: degC (channels scale their rates by q10).
     - `point_processes`: dict name -> `IClamp` / `ExpSyn` / `Exp2Syn` / `AlphaSyn`, each at its
@@ -116,9 +120,13 @@ class Cell(AbstractNeuron):
       locations, `x` of shape `(*batch, len(input_locs))` (`()` for no input).
     - `spike_loc`: location whose upward crossing of `spike_threshold` (mV) is the step's output
       (default: the first soma node, else node 0); `surrogate` gives its gradient.
+    - `unroll`: how the tree solve runs (`HinesStructure`): True unrolls its levels (fastest on
+      CPU; compile time grows with the tree's height), False a `lax.scan` over them, None
+      (default) unrolls trees of up to `UNROLL_MAX_LEVELS` (128) levels from their centre.
 
     State: `{"v": (*batch, N) mV, <channel>: {gate: (*batch, N)}, <point process>: {...},
-    "step": int (*batch,)}`. The step index gives time: step `n` runs from `n dt` to `(n+1) dt`.
+    "step": int (*batch,)}` (a channel's gates outside its region keep their initial values).
+    The step index gives time: step `n` runs from `n dt` to `(n+1) dt`.
     """
 
     tree: Any
@@ -135,17 +143,21 @@ class Cell(AbstractNeuron):
     # A concrete snapshot of the tree's layout, so locations resolve inside jit too (where the
     # tree's arrays are tracers).
     locator: _Locator = eqx.field(default=None, static=True)
+    # Where each channel is inserted: ((name, _Static node indices, or None for every node), ...).
+    # The step evaluates a channel only there (NEURON's mechanism exists only where inserted).
+    channel_nodes: tuple = eqx.field(default=(), static=True)
 
     def __init__(self, tree, channels: Mapping[str, Channel] | None = None, *, cm=None,
                  temperature=6.3, point_processes: Mapping[str, PointProcess] | None = None,
                  scheme: CellScheme = "neuron", input_locs=None, spike_loc=None,
-                 spike_threshold=0.0, surrogate: Surrogate = Surrogate("atan", 0.5)):
+                 spike_threshold=0.0, surrogate: Surrogate = Surrogate("atan", 0.5),
+                 unroll: bool | None = None, _channel_nodes=None):
         for attr in ("parent", "area_um2", "ri_MOhm", "locate"):
             if not hasattr(tree, attr):
                 raise TypeError(f"tree must be a CompartmentTree (missing {attr!r}), got {type(tree).__name__}")
         n = len(np.asarray(tree.parent))
         self.tree = tree
-        self.structure = HinesStructure(np.asarray(tree.parent))
+        self.structure = HinesStructure(np.asarray(tree.parent), unroll=unroll)
         if cm is None:
             cm = getattr(tree, "cm_uF_cm2", None)
             cm = 1.0 if cm is None else cm
@@ -157,6 +169,8 @@ class Cell(AbstractNeuron):
         if not isinstance(channels, Mapping):
             raise TypeError(f"channels must be a dict name -> Channel, got {type(channels).__name__}")
         self.channels = {name: _per_node_channel(ch, n, name) for name, ch in channels.items()}
+        given = dict(_channel_nodes or {})
+        self.channel_nodes = tuple((name, _support(given.get(name), n)) for name in self.channels)
         self.temperature = temperature
         pps = {} if point_processes is None else point_processes
         if not isinstance(pps, Mapping):
@@ -306,10 +320,11 @@ class Cell(AbstractNeuron):
                 raise ValueError(f"channel {name!r} is a {type(old).__name__}; cannot merge a "
                                  f"{type(new).__name__} into it")
             merged = jax.tree.map(lambda o, w: _merge(o, w, mask, n), old, new)
+            mask = mask | self.channel_mask(name)
         else:
             zero = jnp.zeros((n,), new.gbar.dtype)
             merged = eqx.tree_at(lambda c: c.gbar, new, jnp.where(jnp.asarray(mask), new.gbar, zero))
-        return self._replace_channels({**self.channels, name: merged})
+        return self._replace_channels({**self.channels, name: merged}, {name: mask})
 
     def set_density(self, name: str, value, where: Where = None) -> Cell:
         """A new cell with channel `name`'s `gbar` (mS/cm2) set to `value` in `where`: a scalar,
@@ -333,14 +348,43 @@ class Cell(AbstractNeuron):
         ch = self.channels[name]
         if not hasattr(ch, field):
             raise ValueError(f"set: channel {name!r} ({type(ch).__name__}) has no field {field!r}")
+        nodes = {}
         if field == "gbar":
             check_nonnegative(value, f"{name}.gbar", "mS/cm2")
+            # a density set outside the channel's region inserts it there (where nonzero)
+            nodes[name] = self.channel_mask(name) | (np.asarray(mask) & (np.asarray(value) != 0))
         old = jnp.broadcast_to(jnp.asarray(getattr(ch, field)), (n,))
         ch = eqx.tree_at(lambda c: getattr(c, field), ch, jnp.where(mask, value.astype(old.dtype), old))
-        return self._replace_channels({**self.channels, name: ch})
+        return self._replace_channels({**self.channels, name: ch}, nodes)
 
-    def _replace_channels(self, channels):
-        return eqx.tree_at(lambda c: c.channels, self, channels)
+    def channel_mask(self, name: str) -> np.ndarray:
+        """Boolean mask `(N,)` of the nodes where channel `name` is inserted (`insert`'s regions;
+        every node for a channel given to the constructor). The step evaluates the channel's gates
+        and current only there, as NEURON, where a mechanism exists only where inserted: its gates
+        elsewhere stay at their initial values and its `gbar` there has no effect (and gets no
+        gradient)."""
+        nodes = dict(self.channel_nodes).get(name, "missing")
+        if isinstance(nodes, str):
+            raise ValueError(f"no channel named {name!r} (channels: {sorted(self.channels)})")
+        mask = np.zeros(self.n_nodes, bool)
+        mask[slice(None) if nodes is None else nodes.array] = True
+        return mask
+
+    def _replace_channels(self, channels, nodes=None):
+        """A new cell with these channels; `nodes`: name -> boolean mask of new regions (the
+        other channels keep theirs)."""
+        regions = {name: self.channel_mask(name) for name in channels if name in self.channels}
+        regions.update(nodes or {})
+        return self._rebuild(channels=channels, _channel_nodes=regions)
+
+    def _rebuild(self, **changes) -> Cell:
+        kw = dict(channels=self.channels, cm=self.cm, temperature=self.temperature,
+                  point_processes=self.point_processes, scheme=self.scheme, input_locs=self.input_locs,
+                  spike_loc=self.spike_loc, spike_threshold=self.spike_threshold,
+                  surrogate=self.surrogate, unroll=self.structure.unroll,
+                  _channel_nodes={name: self.channel_mask(name) for name in self.channels})
+        kw.update(changes)
+        return Cell(self.tree, **kw)
 
     def with_point_processes(self, **processes: PointProcess) -> Cell:
         """A new cell with these point processes added (or replaced), by name."""
@@ -348,10 +392,7 @@ class Cell(AbstractNeuron):
             if not isinstance(pp, PointProcess):
                 raise TypeError(f"{name} must be a PointProcess, got {type(pp).__name__}")
             self.node(pp.loc, f"{name}.loc")
-        return Cell(self.tree, self.channels, cm=self.cm, temperature=self.temperature,
-                    point_processes={**self.point_processes, **processes}, scheme=self.scheme,
-                    input_locs=self.input_locs, spike_loc=self.spike_loc,
-                    spike_threshold=self.spike_threshold, surrogate=self.surrogate)
+        return self._rebuild(point_processes={**self.point_processes, **processes})
 
     # ---- recording -----------------------------------------------------------------------------
     def probe(self, path: str = "v", locs: Sequence | None = None) -> Probe:
@@ -383,16 +424,80 @@ class Cell(AbstractNeuron):
 
     # ---- dynamics ------------------------------------------------------------------------------
     def _kinetics(self, v) -> dict[str, dict[str, GateKinetics]]:
+        """inf and tau of every gate of every channel at `v` (all nodes)."""
+        return self._group_kinetics(v, [(None, self.channels)])[0]
+
+    def _groups(self):
+        """Channels with gates, grouped by the nodes they live on: [(nodes or None, {name: ch})],
+        each channel cut to its nodes."""
+        n = self.n_nodes
+        groups = {}
+        for name, nodes in self.channel_nodes:
+            ch = self.channels[name]
+            if not ch.gates:
+                continue
+            key = None if nodes is None else nodes
+            sub = ch if nodes is None else _restrict(ch, nodes.array, n)
+            groups.setdefault(key, {})[name] = sub
+        return [(None if k is None else k.array, chs) for k, chs in groups.items()]
+
+    def _group_kinetics(self, v, groups):
+        """Per group `(nodes, channels)`: inf and tau of every gate at `v[nodes]`; channels with
+        the same rate table share one packed table gather (`_tabulated_kinetics`)."""
         celsius = self.temperature.astype(v.dtype)
-        out, tabulated = {}, {}
-        for c, ch in self.channels.items():
-            if self.scheme != "backward_euler" and ch.table is not None:
-                tabulated.setdefault(tuple(ch.table), {})[c] = ch
-            else:
-                out[c] = ch.kinetics(v, celsius)
-        for group in tabulated.values():
-            out.update(_tabulated_kinetics(group, v, celsius))
-        return out
+        outs = []
+        for nodes, chs in groups:
+            vs = v if nodes is None else _take(v, nodes)
+            out, tabulated = {}, {}
+            for c, ch in chs.items():
+                if self.scheme != "backward_euler" and ch.table is not None:
+                    tabulated.setdefault(tuple(ch.table), {})[c] = ch
+                else:
+                    out[c] = ch.kinetics(vs, celsius)
+            for group in tabulated.values():
+                out.update(_tabulated_kinetics(group, vs, celsius))
+            outs.append(out)
+        return outs
+
+    def _membrane(self, state, area, dtype):
+        """Membrane conductance G (uS) and G*E (nA) at every node, from the gates of `state`:
+        each channel evaluated on its own nodes only."""
+        n = self.n_nodes
+        G = jnp.zeros((n,), dtype)
+        GE = jnp.zeros((n,), dtype)
+        partial = {}
+        for name, nodes in self.channel_nodes:
+            ch = self.channels[name]
+            if nodes is None:
+                g = ch.conductance(state[name]).astype(dtype)
+                G, GE = G + g, GE + g * jnp.asarray(ch.e_rev).astype(dtype)
+                continue
+            sub = _restrict(ch, nodes.array, n)
+            g = sub.conductance({k: _take(s, nodes.array) for k, s in state[name].items()}).astype(dtype)
+            g = jnp.broadcast_to(g, nodes.array.shape)
+            gs, ges = partial.get(nodes, (0.0, 0.0))
+            partial[nodes] = (gs + g, ges + g * jnp.asarray(sub.e_rev).astype(dtype))
+        for nodes, (gs, ges) in partial.items():
+            G, GE = _add_at(G, nodes.array, gs), _add_at(GE, nodes.array, ges)
+        return G * area, GE * area
+
+    def _point_process_groups(self):
+        """Point processes batched by class and array shapes: [(names, nodes)] (static), so
+        that each group's `begin_step` / `end_step` run once, vmapped over its members."""
+        groups = {}
+        for name, pp in self.point_processes.items():
+            leaves, _ = jax.tree.flatten(pp)
+            key = (type(pp), tuple(jnp.shape(a) for a in leaves))
+            groups.setdefault(key, []).append(name)
+        return [(tuple(names), np.array([self.node(self.point_processes[m].loc) for m in names]))
+                for names in groups.values()]
+
+    def _stacked(self, names):
+        """The point processes `names` (same class and shapes) as one module with stacked leaves."""
+        pps = [self.point_processes[m] for m in names]
+        treedef = jax.tree.structure(pps[0])
+        leaves = [jnp.stack(ls) for ls in zip(*(jax.tree.leaves(pp) for pp in pps))]
+        return jax.tree.unflatten(treedef, leaves)
 
     def step(self, state: State, x, dt) -> tuple[State, Array]:
         """Advance every cell of the batch by `dt` (ms) under injected currents `x` (nA, shape
@@ -406,7 +511,13 @@ class Cell(AbstractNeuron):
         if tuple(x.shape) != expected:
             raise ValueError(f"x must have shape {expected} (batch, injection sites) to match the state, "
                              f"got {tuple(x.shape)}")
-        dt = check_dt(dt).astype(dtype)
+        if isinstance(dt, (int, float, np.integer, np.floating)) and not isinstance(dt, bool):
+            # a Python number (simulate passes one): checked here, not by a runtime check in the loop
+            if not (np.isfinite(dt) and dt > 0):
+                raise ValueError(f"dt must be a positive finite time step in ms, got {dt!r}")
+            dt = jnp.asarray(dt, dtype)
+        else:
+            dt = check_dt(dt).astype(dtype)
         fn = self._step_one
         for _ in range(v.ndim - 1):
             fn = jax.vmap(fn, in_axes=(0, 0, None))
@@ -416,30 +527,31 @@ class Cell(AbstractNeuron):
         v = state["v"]
         dtype = v.dtype
         s = self.structure
-        n = s.n
         area = jnp.asarray(self.tree.area_um2).astype(dtype) * _DENSITY_TO_ABS
         ri = jnp.asarray(self.tree.ri_MOhm).astype(dtype)
-        nonroot = jnp.asarray(s.parent >= 0)
-        parent = jnp.asarray(np.maximum(s.parent, 0))
+        nonroot = np.asarray(s.parent >= 0)
+        parent = np.maximum(s.parent, 0)
         zero = jnp.zeros((), dtype)
 
         # Membrane conductance G (uS) and G*E (nA) at each node, from the gates of the last step.
-        G = jnp.zeros((n,), dtype)
-        GE = jnp.zeros((n,), dtype)
-        for c, ch in self.channels.items():
-            g = ch.conductance(state[c]).astype(dtype)
-            G = G + g
-            GE = GE + g * jnp.asarray(ch.e_rev).astype(dtype)
-        G = G * area
-        GE = GE * area
-        # Point processes: events first (NEURON delivers them before the step), then currents.
-        pp_state, pp_g = {}, {}
-        for name, pp in self.point_processes.items():
-            node = self.node(pp.loc)
-            st, g, ge = pp.begin_step(state[name], state["step"], dt)
-            pp_state[name], pp_g[name] = st, (g, ge)
-            G = G.at[node].add(g)
-            GE = GE.at[node].add(ge)
+        G, GE = self._membrane(state, area, dtype)
+        # Point processes: events first (NEURON delivers them before the step), then currents;
+        # one vmapped call per group of processes of the same kind, one add per group.
+        step = state["step"]
+        pp_groups = self._point_process_groups()
+        pp_out = []
+        for names, nodes in pp_groups:
+            stacked = self._stacked(names)
+            st0 = {k: jnp.stack([state[m][k] for m in names]) for k in state[names[0]]}
+            st, g, ge = jax.vmap(lambda pp, st: pp.begin_step(st, step, dt))(stacked, st0)
+            pp_out.append((stacked, st, g, ge))
+            uniq, inv = np.unique(nodes, return_inverse=True)
+            if uniq.size == 1:  # all on one node (e.g. a train of IClamp pulses)
+                g, ge = jnp.sum(g, keepdims=True), jnp.sum(ge, keepdims=True)
+            elif uniq.size < nodes.size:  # several processes on one node: sum them first
+                g = jax.ops.segment_sum(g, inv, uniq.size)
+                ge = jax.ops.segment_sum(ge, inv, uniq.size)
+            G, GE = _add_at(G, uniq, g), _add_at(GE, uniq, ge)
         if self.input_locs is None:
             GE = GE + x
         elif self.input_locs:
@@ -457,18 +569,22 @@ class Cell(AbstractNeuron):
         dv = hines_solve(s, diag, -gax, -gax, rhs)
         v_new = v + k * dv
 
-        kin = self._kinetics(v_new)
-        new = {"v": v_new, "step": state["step"] + 1}
-        for c, gk in kin.items():
-            # cnexp (exact for a linear gate ODE at fixed V); instantaneous gates sit at inf(V)
-            new[c] = {g: kk.inf if kk.tau is None else kk.inf + (state[c][g] - kk.inf) * jnp.exp(-dt / kk.tau)
-                      for g, kk in gk.items()}
+        new = {"v": v_new, "step": step + 1}
         for c in self.channels:
-            new.setdefault(c, {})
-        for name, pp in self.point_processes.items():
-            node = self.node(pp.loc)
-            g, ge = pp_g[name]
-            new[name] = pp.end_step(pp_state[name], v[node], v_new[node], g, ge, dt)
+            new[c] = dict(state[c])
+        groups = self._groups()
+        for (nodes, chs), kin in zip(groups, self._group_kinetics(v_new, groups)):
+            for c, gk in kin.items():
+                for g, kk in gk.items():
+                    # cnexp (exact for a linear gate ODE at fixed V); instantaneous gates sit at inf(V)
+                    old = state[c][g] if nodes is None else _take(state[c][g], nodes)
+                    val = kk.inf if kk.tau is None else kk.inf + (old - kk.inf) * jnp.exp(-dt / kk.tau)
+                    new[c][g] = val if nodes is None else _set_at(state[c][g], nodes, val)
+        for (names, nodes), (stacked, st, g, ge) in zip(pp_groups, pp_out):
+            end = jax.vmap(lambda pp, st, vo, vn, g, ge: pp.end_step(st, vo, vn, g, ge, dt))
+            st = end(stacked, st, v[nodes], v_new[nodes], g, ge)
+            for j, m in enumerate(names):
+                new[m] = {key: val[j] for key, val in st.items()}
         sn = self._spike_node()
         th = self.spike_threshold.astype(dtype)
         spike = self.surrogate(v_new[sn] - th) * (1.0 - self.surrogate(v[sn] - th))
@@ -518,3 +634,49 @@ def _merge(old, new, mask, n):
     if old.shape == new.shape and is_concrete((old, new)) and np.array_equal(np.asarray(old), np.asarray(new)):
         return new
     return jnp.where(jnp.asarray(mask), jnp.broadcast_to(new, (n,)), jnp.broadcast_to(old, (n,)).astype(new.dtype))
+
+
+def _support(mask, n):
+    """Static node indices of a region (boolean mask (N,)), None for every node."""
+    if mask is None:
+        return None
+    mask = np.asarray(mask, bool)
+    if mask.shape != (n,):
+        raise ValueError(f"a channel region must be a boolean mask of shape ({n},), got {mask.shape}")
+    return None if mask.all() else _Static(np.flatnonzero(mask), "channel nodes")
+
+
+def _span(nodes):
+    """(lo, hi) if the sorted `nodes` are the contiguous range lo..hi-1, else None."""
+    if nodes.size and nodes[-1] - nodes[0] + 1 == nodes.size:
+        return int(nodes[0]), int(nodes[-1]) + 1
+    return None
+
+
+def _take(x, nodes):
+    """`x[..., nodes]`: a slice where the nodes are contiguous (fuses), else a gather."""
+    span = _span(nodes)
+    return x[..., span[0]:span[1]] if span else x[..., nodes]
+
+
+def _add_at(x, nodes, values):
+    """`x.at[..., nodes].add(values)` for static sorted unique `nodes` (a padded add where they
+    are contiguous)."""
+    span = _span(nodes)
+    if span:
+        pad = [(0, 0)] * (x.ndim - 1) + [(span[0], x.shape[-1] - span[1])]
+        return x + jnp.pad(values, pad)
+    return x.at[..., nodes].add(values, indices_are_sorted=True, unique_indices=True)
+
+
+def _set_at(x, nodes, values):
+    """`x.at[..., nodes].set(values)` for static sorted unique `nodes`."""
+    span = _span(nodes)
+    if span:
+        return jnp.concatenate([x[..., :span[0]], values, x[..., span[1]:]], axis=-1)
+    return x.at[..., nodes].set(values, indices_are_sorted=True, unique_indices=True)
+
+
+def _restrict(ch: Channel, nodes, n: int) -> Channel:
+    """`ch` with every per-node field `(N,)` cut to `nodes`."""
+    return jax.tree.map(lambda a: _take(a, nodes) if isinstance(a, jax.Array) and a.shape == (n,) else a, ch)
