@@ -16,6 +16,7 @@ two agree to rounding; tests/test_adjoint.py).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import equinox as eqx
@@ -50,12 +51,14 @@ class CheckpointAdjoint(eqx.Module):
     step), from states saved every `every` steps. The default for both backends.
 
     **Arguments:**
-    - `every`: steps between checkpoints (K). `every=1` stores every state (T x N x n_states
-      numbers) and recomputes nothing; `every=K` stores T/K states and, in the backward pass,
-      recomputes one block of K steps at a time (keeping that block's VJP residuals). `None`
-      (default): 1 while the stored states fit in `memory_mb` MiB, else the smallest K for which
-      the checkpoints do.
-    - `memory_mb`: the budget (MiB) for stored states used when `every` is None.
+    - `every`: steps between checkpoints (K). The forward pass stores T/K states; the backward
+      pass recomputes one block of K steps at a time from its checkpoint (storing that block's K
+      states), then walks it backwards, each step's VJP recomputing the step's intermediates.
+      `None` (default): K ~ sqrt(T) (a divisor of T near it if there is one), which minimises the stored states (T/K + K), or the
+      smallest K whose checkpoints fit in `memory_mb` MiB if that is larger. (Storing every state,
+      or each step's VJP residuals, was measured slower on CPU: the memory traffic costs more than
+      one recomputed forward pass; docs/benchmarks.md.)
+    - `memory_mb`: the budget (MiB) for the checkpoints used when `every` is None.
     """
 
     every: int | None = eqx.field(static=True, default=None)
@@ -73,7 +76,18 @@ class CheckpointAdjoint(eqx.Module):
         if self.every is not None:
             return min(self.every, n_steps)
         per_step = sum(a.size * a.dtype.itemsize for a in jax.tree.leaves(state))
-        return min(n_steps, max(1, -(-n_steps * per_step // int(self.memory_mb * 2**20))))
+        fit = -(-n_steps * per_step // int(self.memory_mb * 2**20))  # checkpoints within the budget
+        root = math.isqrt(n_steps - 1) + 1  # ceil(sqrt(T))
+        return min(n_steps, block_size(n_steps, root) if fit <= root else fit)
+
+
+def block_size(n_steps: int, target: int) -> int:
+    """A block length near `target` that divides `n_steps` if one exists in [target/4, 2 target]
+    (so that an unroll in blocks compiles one loop body, not a second one for a tail)."""
+    if n_steps <= 2 * target:
+        return max(n_steps, 1)
+    divisors = [k for k in range(max(target // 4, 1), 2 * target + 1) if n_steps % k == 0]
+    return min(divisors, key=lambda k: abs(k - target)) if divisors else target
 
 
 def _zeros_ct(x):
@@ -110,9 +124,6 @@ def _internal_names(per_step, totals):
             {f"t{i}": f for i, f in enumerate(totals.values())})
 
 
-_BACKWARD_BLOCK = 256  # steps per reverse block when every state is stored
-
-
 def checkpointed_unroll(model, state0, inputs, dt, per_step: dict[str, Callable], totals: dict[str, Callable],
                         n_steps: int, every: int, *, truncate: bool, scan: Callable):
     """`(final_state, {name: (B, T, ...) per-step record, name: (B, ...) total})` of `n_steps`
@@ -125,23 +136,17 @@ def checkpointed_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
     names, per_step, totals = _internal_names(per_step, totals)
     params, static = eqx.partition(model, eqx.is_inexact_array)
     n_blocks, tail = divmod(n_steps, every)
-    stored = every == 1
 
     def step_records(p, s, x, dt_):
         new, out = eqx.combine(p, static).step(s, x, dt_)
         return new, {k: f(new, out) for k, f in per_step.items()}, {k: f(new, out) for k, f in totals.items()}
 
-    def run(p, state0_, inputs_, dt_, extra=None):
-        return scan(eqx.combine(p, static), state0_, inputs_, dt_, {**per_step, **(extra or {})}, totals, n_steps)
+    def run(p, state0_, inputs_, dt_):
+        return scan(eqx.combine(p, static), state0_, inputs_, dt_, per_step, totals, n_steps)
 
     def forward_saving(p, state0_, inputs_, dt_):
-        """The forward pass plus the states it must save: all of them (every = 1, as (B, T, ...)),
-        or the state entering each block of K steps (as (n_blocks, ...), and the tail's)."""
-        if stored:
-            final, rec = run(p, state0_, inputs_, dt_, {_STATES: lambda s, out: s})
-            after = rec.pop(_STATES)
-            before = jax.tree.map(lambda s0, a: jnp.concatenate([s0[:, None], a[:, :-1]], axis=1), state0_, after)
-            return (final, rec), before
+        """The forward pass plus the state entering each block of K steps (as (n_blocks, ...), and
+        the tail's)."""
         tot0 = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype),
                             jax.eval_shape(step_records, p, state0_, jax.tree.map(lambda a: a[:, 0], inputs_), dt_)[2])
 
@@ -165,37 +170,26 @@ def checkpointed_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
             recs = jax.tree.map(lambda a, b: jnp.concatenate([a, b], axis=1), recs, rec_t)
         return (s, {**recs, **tot}), (ckpts, tail_ckpt)
 
-    def block_backward(p, dt_, start, states, xb, ct_rec, ct_tot, carry):
-        """Reverse over the block of steps starting at `start`: `states` is the block's stored
-        states (B, L, ...) or, for a checkpoint, the state entering it (then the block is recomputed,
-        keeping each step's VJP residuals: O(L) memory)."""
+    def block_backward(p, dt_, start, ckpt, xb, ct_rec, ct_tot, carry):
+        """Reverse over the block of steps starting at `start` from `ckpt`, the state entering it:
+        the block's states are recomputed (stored time-major, O(K) states), then walked backwards
+        with each step's VJP (which recomputes that step's intermediates in registers: storing
+        them instead, or storing every state, costs more in memory traffic than it saves)."""
         xs = _swap(xb)
-        if stored:
-            inp = (_swap(states), xs)
-        else:
-            def fwd_body(s, x):
-                (new, _, _), vjp = jax.vjp(step_records, p, s, x, dt_)
-                return new, vjp
-            _, vjps = jax.lax.scan(fwd_body, states, xs)
-            inp = vjps
+        states = jax.lax.scan(lambda s, x: (step_records(p, s, x, dt_)[0], s), ckpt, xs)[1]
         length = jax.tree.leaves(xs)[0].shape[0]
 
         def rev_body(carry, inp):
             adj, gp, gdt = carry
-            (k, ct), item = inp
-            if stored:
-                s, x = item
-                vjp = jax.vjp(step_records, p, s, x, dt_)[1]
-            else:
-                vjp = item
-            dp, ds, dx, ddt = vjp((adj, ct, ct_tot))
+            k, ct, s, x = inp
+            dp, ds, dx, ddt = jax.vjp(step_records, p, s, x, dt_)[1]((adj, ct, ct_tot))
             if truncate:  # the state entering step t (t > 0, t % K == 0) was stop_gradient-ed
                 t = start + k
                 cut = (t > 0) & (t % every == 0)
                 ds = jax.tree.map(lambda a: a if a.dtype == jax.dtypes.float0 else jnp.where(cut, 0.0, a), ds)
             return (ds, _add(gp, dp), gdt + ddt), dx
 
-        carry, dxs = jax.lax.scan(rev_body, carry, ((jnp.arange(length), _swap(ct_rec)), inp), reverse=True)
+        carry, dxs = jax.lax.scan(rev_body, carry, (jnp.arange(length), _swap(ct_rec), states, xs), reverse=True)
         return carry, _swap(dxs)
 
     @jax.custom_vjp
@@ -212,35 +206,28 @@ def checkpointed_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
         ct_rec = {k: ct_out[k] for k in per_step}
         ct_tot = {k: ct_out[k] for k in totals}
         carry = (ct_final, jax.tree.map(_zeros_ct, p), jnp.zeros_like(dt_))
-        length = min(_BACKWARD_BLOCK, n_steps) if stored else every
-        nb, rest = divmod(n_steps, length)
+        ckpts, tail_ckpt = saved
 
-        def block(carry, start, size, states):
-            return block_backward(p, dt_, start, states, _slice_time(inputs_, start, size),
+        def block(carry, start, size, ckpt):
+            return block_backward(p, dt_, start, ckpt, _slice_time(inputs_, start, size),
                                   _slice_time(ct_rec, start, size), ct_tot, carry)
 
         dx_tail = None
-        if rest:
-            start = nb * length
-            states = _slice_time(saved, start, rest) if stored else saved[1]
-            carry, dx_tail = block(carry, start, rest, states)
+        if tail:
+            carry, dx_tail = block(carry, n_blocks * every, tail, tail_ckpt)
 
         def body(carry, b):
-            states = _slice_time(saved, b * length, length) if stored else jax.tree.map(lambda c: c[b], saved[0])
-            return block(carry, b * length, length, states)
+            return block(carry, b * every, every, jax.tree.map(lambda c: c[b], ckpts))
 
-        (adj, gp, gdt), dxs = jax.lax.scan(body, carry, jnp.arange(nb), reverse=True)
+        (adj, gp, gdt), dxs = jax.lax.scan(body, carry, jnp.arange(n_blocks), reverse=True)
         dx = _blocks_to_time(dxs)
-        if rest:
+        if tail:
             dx = jax.tree.map(lambda a, b: jnp.concatenate([a, b], axis=1), dx, dx_tail)
         return gp, adj, dx, gdt
 
     unroll.defvjp(unroll_fwd, unroll_bwd)
     final, rec = unroll(params, state0, inputs, jnp.asarray(dt, jnp.result_type(*jax.tree.leaves(inputs))))
     return final, {names[k]: v for k, v in rec.items()}
-
-
-_STATES = "states"
 
 
 class _TangentPair:

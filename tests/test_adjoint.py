@@ -127,9 +127,11 @@ def test_memory_is_bounded_by_checkpoints():
 
 def test_interval_rule():
     state = bf.HH().init_state(1000, dtype=jnp.float32)  # 16 kB per step
-    assert CheckpointAdjoint().interval(4000, state) == 1  # 64 MB fit in 128 MiB
-    assert CheckpointAdjoint().interval(40000, state) == 5  # 640 MB: K = 5 -> 128 MB of checkpoints
-    assert CheckpointAdjoint(memory_mb=1).interval(40000, state) == 611
+    assert CheckpointAdjoint().interval(4000, state) == 50  # ~sqrt(4000), a divisor of it
+    assert CheckpointAdjoint().interval(40000, state) == 200  # sqrt: 200 checkpoints of 16 kB
+    assert CheckpointAdjoint().interval(40009, state) == 201  # a prime: ceil(sqrt), then a tail block
+    assert CheckpointAdjoint(memory_mb=1).interval(40000, state) == 611  # checkpoints within 1 MiB
+    assert CheckpointAdjoint().interval(5, state) == 5
     assert CheckpointAdjoint(every=300).interval(100, state) == 100
 
 

@@ -62,11 +62,13 @@ def test_nan_in_inputs(hh):
         bf.simulate(model, s0, x.at[1, 4].set(jnp.nan), DT)
 
 
-def test_nan_in_inputs_inside_jit(hh):
+@pytest.mark.parametrize("bad", [jnp.nan, jnp.inf, -jnp.inf])
+def test_nan_in_inputs_inside_jit(hh, bad):
     model, s0, x = hh
     run = eqx.filter_jit(lambda x: bf.simulate(model, s0, x, DT)[1])
+    jax.block_until_ready(run(x.at[1, 4].set(1e30)))  # large but finite: no error
     with pytest.raises(eqx.EquinoxRuntimeError, match="inputs must be finite"):
-        jax.block_until_ready(run(x.at[1, 4].set(jnp.nan)))
+        jax.block_until_ready(run(x.at[1, 4].set(bad)))
 
 
 @pytest.mark.parametrize("kwarg, name", [("g_na", "HHNa.gbar"), ("g_k", "HHK.gbar"), ("g_l", "Leak.gbar")])
