@@ -27,6 +27,13 @@ for spike times), `sweep` (throughput against N and against T), `grad` (value_an
 mean V over neurons and time w.r.t. (g_na, g_k, g_l), over its own forward time), `mem` (peak RSS
 and XLA memory analysis of the gradient through 40,000 steps of 1,000 neurons).
 
+Clock: by default (`--clock cpu`) every time a worker measures -- runs and compilation, in this
+file and in hh_population's NEURON / Brian2 workers -- is the CPU time of the worker process and
+its finished children (`time.process_time()` + `RUSAGE_CHILDREN`; the C loop reads
+`CLOCK_PROCESS_CPUTIME_ID`): on a machine shared with other jobs, wall time also counts the time a
+worker waits for its core, which differs between workers run one after another. Everything runs
+single-threaded, so on a quiet machine the two clocks agree. `--clock wall` uses wall time.
+
 Usage:
     python benchmarks/hh_speed.py             # full run: docs/benchmarks.md section `hh_speed`,
                                               # docs/img/hh_speed_scaling.png,
@@ -155,7 +162,7 @@ C_SOURCE = r"""
 #include <string.h>
 #include <time.h>
 
-static double now(void) { struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts); return ts.tv_sec + 1e-9 * ts.tv_nsec; }
+static double now(void) { struct timespec ts; clock_gettime(CLOCK_ID, &ts); return ts.tv_sec + 1e-9 * ts.tv_nsec; }
 
 #define GNA %(GNA)sf
 #define GK %(GK)sf
@@ -248,7 +255,9 @@ def build_c(tmp):
     with open(src, "w") as f:
         f.write(C_SOURCE % {k: repr(float(v)) for k, v in consts.items()})
     t = time.perf_counter()
-    subprocess.run(["gcc", *C_FLAGS, "-o", exe, src, "-lm"], check=True, capture_output=True, text=True)
+    clock = "CLOCK_MONOTONIC" if os.environ.get("HH_SPEED_CLOCK") == "wall" else "CLOCK_PROCESS_CPUTIME_ID"
+    subprocess.run(["gcc", *C_FLAGS, f"-DCLOCK_ID={clock}", "-o", exe, src, "-lm"], check=True, capture_output=True,
+                   text=True)
     return exe, time.perf_counter() - t
 
 
@@ -260,7 +269,7 @@ def run_c(exe, tmp, n, n_steps, repeats, trace_steps=0):
                          check=True, capture_output=True, text=True).stdout.splitlines()
     walls = [float(x) for x in next(ln for ln in out if ln.startswith("WALLS")).split()[1:]]
     finite = next(ln for ln in out if ln.startswith("FINITE")).split()[1] == "1"
-    info = dict(walls_s=walls, counts=np.fromfile(cnt, np.int32), finite=finite, dtype="float32")
+    info = dict(times_s=walls, counts=np.fromfile(cnt, np.int32), finite=finite, dtype="float32")
     if trace_steps:
         info["trace"] = np.fromfile(trp, np.float32).reshape(n, trace_steps + 1)
     return info
@@ -420,7 +429,7 @@ def worker_fwd_jax(name, n, n_steps, repeats, trace_steps):
             (_, tr) = make(trace_steps, "v")(model, state0, current)
             tr = np.asarray(tr)
             info["trace"] = np.concatenate([np.full((n, 1), V0, tr.dtype), tr], axis=1)
-    info.update(walls_s=walls, lower_s=lower_s, compile_s=compile_s, counts=np.asarray(counts).astype(np.int64),
+    info.update(times_s=walls, lower_s=lower_s, compile_s=compile_s, counts=np.asarray(counts).astype(np.int64),
                 finite=bool(np.isfinite(np.asarray(v)).all()), dtype=str(jnp.dtype(dtype)))
     return info
 
@@ -439,11 +448,13 @@ def worker_fwd_anchor(name, n, n_steps, repeats):
         import hh_population as hp
         info = hp.worker_neuron(n, n_steps, repeats, coreneuron=name == "neuron_coreneuron")
         info["compile_s"] = info.pop("setup_s")
+        info["times_s"] = info.pop("walls_s")
         return info
     if name == "brian2":
         import hh_population as hp
         info = hp.worker_brian2(n, n_steps, repeats)
         info.pop("last_step", None)
+        info["times_s"] = info.pop("walls_s")
         return info
     if name == "jaxley":
         return worker_jaxley(n, n_steps, repeats)
@@ -487,7 +498,7 @@ def worker_jaxley(n, n_steps, repeats):
     trace, walls = _time(compiled, (amps,), repeats)
     tr = np.asarray(trace)
     counts = ((tr[:, :-1] < 0) & (tr[:, 1:] >= 0)).sum(1)
-    return dict(walls_s=walls, compile_s=compile_s, lower_s=lower_s, counts=counts, dtype=str(tr.dtype),
+    return dict(times_s=walls, compile_s=compile_s, lower_s=lower_s, counts=counts, dtype=str(tr.dtype),
                 finite=bool(np.isfinite(tr).all()), version=getattr(jx, "__version__", "?"),
                 jax_version=jax.__version__,
                 notes=f"jaxley {getattr(jx, '__version__', '?')} (jax {jax.__version__}): one "
@@ -524,7 +535,7 @@ def worker_brainpy(n, n_steps, repeats):
         jax.block_until_ready(count.value)
         walls.append(time.perf_counter() - t)
     v = np.asarray(neu.V.value)
-    return dict(walls_s=walls[1:], compile_s=walls[0] - min(walls[1:]), counts=np.asarray(count.value),
+    return dict(times_s=walls[1:], compile_s=walls[0] - min(walls[1:]), counts=np.asarray(count.value),
                 dtype=str(v.dtype), finite=bool(np.isfinite(v).all()), version=bp.__version__,
                 notes=f"brainpy {bp.__version__} (jax {jax.__version__}): brainpy.dyn.HH(method='exp_auto', "
                       "V_th=0, gL=0.3), bm.for_loop over step_run inside bm.jit, spike counts in a "
@@ -539,11 +550,11 @@ def worker_sweep(name, sizes, repeats):
             exe, _ = build_c(tmp)
             for n, T in sizes:
                 info = run_c(exe, tmp, n, T, repeats)
-                rows.append(dict(n=n, n_steps=T, walls_s=info["walls_s"]))
+                rows.append(dict(n=n, n_steps=T, times_s=info["times_s"]))
         return dict(rows=rows)
     for n, T in sizes:
         info = worker_fwd_jax(name, n, T, repeats, 0)
-        rows.append(dict(n=n, n_steps=T, walls_s=info["walls_s"], compile_s=info["compile_s"]))
+        rows.append(dict(n=n, n_steps=T, times_s=info["times_s"], compile_s=info["compile_s"]))
     return dict(rows=rows)
 
 
@@ -589,7 +600,7 @@ def worker_grad(name, sizes, repeats):
         c_g, lg, cg = _compile(vg, args)
         val, fw = _time(c_f, args, repeats)
         (val2, grad), gw = _time(c_g, args, repeats)
-        rows.append(dict(n=n, n_steps=T, fwd_walls_s=fw, grad_walls_s=gw, fwd_compile_s=lf + cf,
+        rows.append(dict(n=n, n_steps=T, fwd_times_s=fw, grad_times_s=gw, fwd_compile_s=lf + cf,
                          grad_compile_s=lg + cg, loss=float(val), grad=np.asarray(grad).tolist(),
                          grad_finite=bool(np.isfinite(np.asarray(grad)).all() and np.isfinite(float(val2))),
                          memory_analysis=_mem_analysis(c_g)))
@@ -613,7 +624,7 @@ def worker_grad_jaxley(sizes, repeats):
         val, fw = _time(c_f, (params, amps), repeats)
         (val2, grad), gw = _time(c_g, (params, amps), repeats)
         leaves = [np.asarray(x) for x in jax.tree_util.tree_leaves(grad)]
-        rows.append(dict(n=n, n_steps=T, fwd_walls_s=fw, grad_walls_s=gw, fwd_compile_s=lf + cf,
+        rows.append(dict(n=n, n_steps=T, fwd_times_s=fw, grad_times_s=gw, fwd_compile_s=lf + cf,
                          grad_compile_s=lg + cg, loss=float(val), grad=[float(x.ravel()[0]) for x in leaves],
                          grad_finite=bool(all(np.isfinite(x).all() for x in leaves) and np.isfinite(float(val2)))))
     return dict(rows=rows, notes="Jaxley: jax.value_and_grad of the mean V (vmap over cells) w.r.t. "
@@ -638,13 +649,21 @@ def worker_mem(name, n, T):
     maxrss2 = _maxrss_bytes()
     return dict(n=n, n_steps=T, rss_after_import_bytes=rss0, rss_after_compile_bytes=rss1,
                 maxrss_after_compile_bytes=maxrss1, peak_rss_bytes=maxrss2,
-                peak_minus_after_compile_bytes=maxrss2 - rss1, grad_compile_s=lg + cg, grad_wall_s=wall,
+                peak_minus_after_compile_bytes=maxrss2 - rss1, grad_compile_s=lg + cg, grad_time_s=wall,
                 loss=float(val), grad=np.asarray(grad).tolist(),
                 grad_finite=bool(np.isfinite(np.asarray(grad)).all()), memory_analysis=ma)
 
 
 # ---- worker entry ----------------------------------------------------------------------------------
+def _cpu_seconds():
+    """CPU seconds of this process and its finished children."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + ru.ru_utime + ru.ru_stime
+
+
 def run_worker(args):
+    if os.environ.get("HH_SPEED_CLOCK") != "wall":
+        time.perf_counter = _cpu_seconds  # every timer of the worker (also hh_population's) reads CPU time
     name, job = args.worker, args.job
     result = dict(name=name, job=job, ok=False)
     try:
@@ -658,9 +677,9 @@ def run_worker(args):
             counts = np.asarray(info.pop("counts"), np.int64)
             trace = info.pop("trace", None)
             np.savez(args.out, counts=counts, **({} if trace is None else {"trace": trace}))
-            info.update(n=args.n, n_steps=args.steps, best_s=min(info["walls_s"]))
+            info.update(n=args.n, n_steps=args.steps, best_s=min(info["times_s"]))
             info["steps_per_s"] = args.n * args.steps / info["best_s"]
-            info["median_steps_per_s"] = args.n * args.steps / float(np.median(info["walls_s"]))
+            info["median_steps_per_s"] = args.n * args.steps / float(np.median(info["times_s"]))
         elif job == "sweep":
             info = worker_sweep(name, json.loads(args.sizes), args.repeats)
         elif job == "grad":
@@ -803,7 +822,7 @@ def fmt_rate(r):
 
 
 def _best_rate(row):
-    return row["n"] * row["n_steps"] / min(row["walls_s"])
+    return row["n"] * row["n_steps"] / min(row["times_s"])
 
 
 def make_tables(R, P):
@@ -874,7 +893,7 @@ def make_tables(R, P):
                 lines.append(f"| {labels[name]} | - | - | failed: {err} | - | - | - | - | - |")
                 continue
             for row in res["rows"]:
-                f, gr = min(row["fwd_walls_s"]), min(row["grad_walls_s"])
+                f, gr = min(row["fwd_times_s"]), min(row["grad_times_s"])
                 rel = "-"
                 if name not in ("ours_f64", "jaxley") and row["n"] in ref:
                     gref = ref[row["n"]]
@@ -891,7 +910,7 @@ def make_tables(R, P):
                   "process = `ru_maxrss`; 'increase' = peak minus the RSS after import + compile; XLA "
                   "`compiled.memory_analysis()` of the value_and_grad):", "",
                   "| implementation | peak RSS (GiB) | increase over RSS after compile (GiB) | XLA temp / "
-                  "argument / output (MiB) | grad wall (s) | compile (s) |", "|---|---:|---:|---|---:|---:|"]
+                  "argument / output (MiB) | grad time (s) | compile (s) |", "|---|---:|---:|---|---:|---:|"]
         for name, res in m.items():
             if not res.get("ok"):
                 err = str(res.get("error", "failed")).replace("|", "/").replace("\n", " ")[:240]
@@ -901,7 +920,7 @@ def make_tables(R, P):
             mib = " / ".join(f"{ma.get(k, float('nan')) / 2**20:.1f}" for k in
                              ("temp_size_in_bytes", "argument_size_in_bytes", "output_size_in_bytes"))
             lines.append(f"| {name} | {res['peak_rss_bytes'] / 2**30:.3f} | "
-                         f"{res['peak_minus_after_compile_bytes'] / 2**30:.3f} | {mib} | {res['grad_wall_s']:.2f} "
+                         f"{res['peak_minus_after_compile_bytes'] / 2**30:.3f} | {mib} | {res['grad_time_s']:.2f} "
                          f"| {res['grad_compile_s']:.2f} |")
         lines.append("")
     return lines
@@ -923,7 +942,7 @@ def goals(R, P):
     for key, label in (("ours_ckpt", "CheckpointAdjoint"), ("ours_fwdmode", "ForwardMode")):
         g = R["grad"].get(key, {})
         if g.get("ok"):
-            ratios = [min(r["grad_walls_s"]) / min(r["fwd_walls_s"]) for r in g["rows"]]
+            ratios = [min(r["grad_times_s"]) / min(r["fwd_times_s"]) for r in g["rows"]]
             out.append(f"- value_and_grad / forward, {label}, N = {', '.join(str(r['n']) for r in g['rows'])}: "
                        f"{', '.join(f'{x:.2f}' for x in ratios)} (goal <= 3: {'met' if max(ratios) <= 3 else 'NOT met'})")
             cg = max([cg or 0.0] + [r["grad_compile_s"] for r in g["rows"]])
@@ -1017,6 +1036,8 @@ def main():
                     "into the existing results JSON and re-render the docs section from it")
     ap.add_argument("--render-json", default=None, metavar="PATH",
                     help="only rewrite the docs section and plot from a results JSON (no measurement)")
+    ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                    help="what workers time: CPU time of the worker process (default) or wall time")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--job", default="fwd", help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, default=None, help=argparse.SUPPRESS)
@@ -1026,6 +1047,7 @@ def main():
     ap.add_argument("--out", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     args.repeats = args.repeats or (1 if args.quick else 5)
+    os.environ["HH_SPEED_CLOCK"] = args.clock  # inherited by the workers
     if args.worker:
         run_worker(args)
         return
@@ -1041,6 +1063,7 @@ def main():
     t_start = time.perf_counter()
     load_before = os.getloadavg()
     machine = _harness.machine_info(("jax", "jaxlib", "equinox", "numpy", "neuron", "brian2"))
+    machine["clock"] = args.clock
     with tempfile.TemporaryDirectory() as tmp:
         R = run_all(args, selected, P, tmp, lambda s: print(f"[{time.perf_counter() - t_start:6.0f} s] {s}",
                                                              flush=True))
@@ -1099,11 +1122,14 @@ def render(R, P, machine, cmd, total_s, load_before, load_after, repeats):
     lines = ["## HH speed (issue 5): forward, gradient, memory, compile", "",
              f"Command: `{cmd}` (total {total_s:.0f} s). Workload: classic HH (hh_population's constants: EL "
              "-54.387 mV, 6.3 degC), I = linspace(0, 20, N) uA/cm2 constant, V0 -65 mV, dt 0.025 ms, "
-             "exponential-Euler gates, float32 unless noted. Throughput = N x T / wall time of the simulation "
+             "exponential-Euler gates, float32 unless noted. Throughput = N x T / "
+             + ("CPU time (of the worker process and its children; compile times too)"
+                if machine.get("clock") == "cpu" else "wall time") + " of the simulation "
              f"(best of {repeats}; median in brackets; compile excluded and listed). One core "
              "(sched_setaffinity {0}, single-threaded XLA/OpenMP); every implementation in its own process. "
              f"1-min load average {load_before[0]:.2f} before / {load_after[0]:.2f} after (2 cores shared with "
-             "other jobs: single runs are noisy; compare best values within this run).", "",
+             "other jobs" + ("; CPU time leaves out the time a worker waits for its core" if machine.get("clock") == "cpu"
+                             else ": single runs are noisy; compare best values within this run") + ").", "",
              "Accuracy: spike times are the upward 0-mV crossings of V, linearly interpolated between steps, "
              f"from V recorded at every step of the N = {P['trace_n']:,}, {P['trace_steps']:,}-step run; the "
              "reference is ours in float64 (same scheme, exact exponentials). 'max abs spike-time diff' is over "

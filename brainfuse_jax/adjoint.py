@@ -24,6 +24,8 @@ import jax
 import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 
+from ._validate import check_finite_block
+
 
 class DirectAdjoint(eqx.Module):
     """Differentiate `simulate` by autodiff through its `lax.scan` (with `simulate(remat=True)`,
@@ -160,13 +162,14 @@ def checkpointed_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
 
         def outer(carry, b):
             s, tot = carry
-            s_new, tot, rec = run_block(s, tot, _slice_time(inputs_, b * every, every))
+            s_new, tot, rec = run_block(s, tot, check_finite_block(_slice_time(inputs_, b * every, every)))
             return (s_new, tot), (rec, s)
 
         (s, tot), (recs, ckpts) = jax.lax.scan(outer, (state0_, tot0), jnp.arange(n_blocks))
         recs, tail_ckpt = _blocks_to_time(recs), s
         if tail:
-            s, tot, rec_t = run_block(s, tot, jax.tree.map(lambda a: a[:, n_blocks * every:], inputs_))
+            x_tail = check_finite_block(jax.tree.map(lambda a: a[:, n_blocks * every:], inputs_))
+            s, tot, rec_t = run_block(s, tot, x_tail)
             recs = jax.tree.map(lambda a, b: jnp.concatenate([a, b], axis=1), recs, rec_t)
         return (s, {**recs, **tot}), (ckpts, tail_ckpt)
 
@@ -209,7 +212,9 @@ def checkpointed_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
         ckpts, tail_ckpt = saved
 
         def block(carry, start, size, ckpt):
-            return block_backward(p, dt_, start, ckpt, _slice_time(inputs_, start, size),
+            # checked here too: under grad alone the forward's last block is dead code (only the
+            # primal output needs it), and so is its check
+            return block_backward(p, dt_, start, ckpt, check_finite_block(_slice_time(inputs_, start, size)),
                                   _slice_time(ct_rec, start, size), ct_tot, carry)
 
         dx_tail = None

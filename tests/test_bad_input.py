@@ -71,6 +71,19 @@ def test_nan_in_inputs_inside_jit(hh, bad):
         jax.block_until_ready(run(x.at[1, 4].set(bad)))
 
 
+@pytest.mark.parametrize("adjoint", [bf.DirectAdjoint(), bf.CheckpointAdjoint(every=3), bf.ForwardMode()])
+def test_nan_in_inputs_under_grad(hh, adjoint):
+    """Inputs are checked block by block inside each time loop, the tail block included."""
+    model, s0, x = hh
+
+    def loss(m, x):
+        return bf.simulate(m, s0, x, DT, record=bf.Total("v"), adjoint=adjoint)[1].sum()
+    grad = eqx.filter_jit(eqx.filter_grad(loss))
+    jax.block_until_ready(grad(model, x))
+    with pytest.raises(eqx.EquinoxRuntimeError, match="inputs must be finite"):
+        jax.block_until_ready(grad(model, x.at[0, -1].set(jnp.nan)))
+
+
 @pytest.mark.parametrize("kwarg, name", [("g_na", "HHNa.gbar"), ("g_k", "HHK.gbar"), ("g_l", "Leak.gbar")])
 def test_negative_conductance(kwarg, name):
     with pytest.raises(ValueError, match=f"{name} must be >= 0 mS/cm2"):
