@@ -9,8 +9,8 @@ Implementations, each in its own child process (`--worker NAME --job JOB`, one `
 line, through `_harness.run_child`):
 - `naive`: hh_population's `naive_hh` (jit + lax.scan, exponential Euler, 30 lines);
 - `c_loop`: the same maths as a hand-fused C loop (float32, `expf`), written and built here with
-  `gcc -O3 -march=native -ffast-math`, timed inside the C program (clock_gettime around the time
-  loop only);
+  `gcc -O3 -march=native -ffast-math`, timed inside the C program (clock_gettime of the process
+  CPU clock, or the monotonic clock with `--clock wall`, around the time loop only);
 - `ours_xla`: `bf.simulate(bf.HH(scheme="exp_euler"), ..., record=bf.Total("output"))` in one
   jitted function (inputs (N, T) broadcast from the (N,) current inside it);
 - `ours_xla_f64`: the same in float64 (the accuracy reference: same scheme, exact exponentials);
@@ -439,7 +439,9 @@ def worker_fwd_c(n, n_steps, repeats, trace_steps):
         exe, build_s = build_c(tmp)
         info = run_c(exe, tmp, n, n_steps, repeats, trace_steps)
     info.update(compile_s=build_s, notes="built by the benchmark: gcc " + " ".join(C_FLAGS) +
-                "; timed inside the program (clock_gettime around the time loop)")
+                "; timed inside the program (clock_gettime(" + ("CLOCK_MONOTONIC" if os.environ.get("HH_SPEED_CLOCK")
+                                                                == "wall" else "CLOCK_PROCESS_CPUTIME_ID")
+                + ") around the time loop)")
     return info
 
 
