@@ -132,13 +132,14 @@ def simulate(
       identical to the full unroll. `T` need not be a multiple of `chunk_size`.
     - `remat`: rematerialise each step under `grad` (`jax.checkpoint`): the backward pass stores
       only the carried state per step and recomputes the step's intermediates (`DirectAdjoint` only).
-    - `adjoint`: how gradients are computed (`brainfuse_jax.adjoint`): `DirectAdjoint()` (default
-      for `backend="xla"`: autodiff through the scan) or `CheckpointAdjoint(every=K)` (default for
-      `"pallas"`: a derived backward pass that recomputes blocks of K steps from checkpoints;
-      memory O(T/K + K) states instead of O(T) steps of intermediates) or `ForwardMode()`
-      (forward sensitivities w.r.t. the model's parameters: no stored states; for a few
-      parameters). With `chunk_size`, the checkpoint blocks are the truncation chunks. Forward
-      values are identical under every adjoint.
+    - `adjoint`: how gradients are computed (`brainfuse_jax.adjoint`): `CheckpointAdjoint()`
+      (the default, `CheckpointAdjoint(every=K)` to choose K: a derived backward pass, the discrete
+      adjoint of the step, that recomputes blocks of K steps from checkpoints; memory
+      O(T/K + K) states instead of O(T) steps of intermediates), `ForwardMode()` (forward
+      sensitivities w.r.t. the model's parameters: no stored states; for a few parameters) or
+      `DirectAdjoint()` (autodiff through the scan; the default with `remat=True`). With
+      `chunk_size`, the checkpoint blocks are the truncation chunks. Forward values are identical
+      under every adjoint.
     - `backend`: `"xla"` (default; `lax.scan`) or `"pallas"`: the fused kernels of the
       `brainfuse_kernels` package (`kernels/` in the repository), which advance blocks of neurons
       over blocks of time steps with the state on-chip; for models whose `step` is elementwise over
