@@ -8,7 +8,10 @@ everywhere (g 0.1 mS/cm2, e -65 mV), HH (`hh`, el -54.387 mV) in the soma sectio
 exactly as tests/test_cable_swc.py. Protocol over T (1000 ms; 100 ms with --quick): somatic
 current pulses (3 nA, 1 ms, every 25 ms from 10 ms to 0.85 T), and a distal ExpSyn (tau 2 ms, e 0 mV, 0.3 uS)
 with an event at 0.9 T. dt = 0.025 ms, fixed-step backward Euler (NEURON's `secondorder = 0`).
-V is recorded at the soma every step.
+V is recorded at the soma every step. Ours: `Cell` defaults (the tree solve as the compiled C++
+kernel through XLA's FFI, built at first use) with the pulses as one IClamp pulse train; the row
+`ours_f64_xla` is the XLA-only configuration (tree solve as XLA sweeps, one IClamp per pulse, as
+NEURON is given them).
 
 * forward: the simulation, V at the soma recorded every step.
 * gradient: value_and_grad of loss = mean((V_soma - V_target)^2) over the whole run with respect
@@ -67,6 +70,8 @@ CHUNK = 1000
 ANCHORS = {
     "ours_f64": ("brainfuse_jax Cell (scheme=\"neuron\")", "ours", dict(x64=True)),
     "ours_f32": ("brainfuse_jax Cell (scheme=\"neuron\")", "ours", dict(x64=False)),
+    "ours_f64_xla": ("brainfuse_jax Cell(native=False): tree solve as XLA sweeps, one IClamp per pulse "
+                     "(the previous default)", "ours", dict(x64=True, native=False, train=False)),
     "neuron": ("NEURON (Import3d, fixed step)", "neuron", dict(coreneuron=False)),
     "neuron_coreneuron": ("NEURON + CoreNEURON (in-memory)", "neuron", dict(coreneuron=True)),
     "jaxley": ("Jaxley (PyPI, separate venv)", "jaxley", {}),
@@ -92,7 +97,7 @@ def _sites(tree):
     return soma, distal
 
 
-def worker_ours(t_stop, repeats, x64, trace_path, no_grad=False):
+def worker_ours(t_stop, repeats, x64, trace_path, no_grad=False, native=None, train=True):
     import jax
     if x64:
         jax.config.update("jax_enable_x64", True)
@@ -109,9 +114,13 @@ def worker_ours(t_stop, repeats, x64, trace_path, no_grad=False):
     tree = morph.compartmentalize(d_lambda=D_LAMBDA, freq=FREQ, Ra=RA, cm=CM)
     soma, distal = _sites(tree)
     pr = protocol(t_stop)
-    pps = {f"stim{k}": IClamp(soma, delay=d, dur=u, amp=a) for k, (d, u, a) in enumerate(pr["pulses"])}
+    if train:  # the pulses as one IClamp pulse train (one process)
+        delay, dur, amp = (np.asarray(z) for z in zip(*pr["pulses"]))
+        pps = {"stim": IClamp(soma, delay=delay, dur=dur, amp=amp)}
+    else:
+        pps = {f"stim{k}": IClamp(soma, delay=d, dur=u, amp=a) for k, (d, u, a) in enumerate(pr["pulses"])}
     pps.update({"syn": ExpSyn(distal, tau=SYN_TAU, e=SYN_E, event_times=[pr["syn_t"]], weights=SYN_W)})
-    cell = Cell(tree, temperature=CELSIUS, input_locs=(), point_processes=pps)
+    cell = Cell(tree, temperature=CELSIUS, input_locs=(), point_processes=pps, native=native)
     cell = cell.insert("pas", bf.Leak(G_PAS, E_PAS))
     cell = cell.insert("na", bf.HHNa(120.0, 50.0), "soma")
     cell = cell.insert("k", bf.HHK(36.0, -77.0), "soma")

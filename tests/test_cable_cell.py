@@ -157,3 +157,37 @@ def test_point_process_currents_units(x64):
     # tau_m = C / g = 0.01 nF / 0.001 uS = 10 ms: V -> E exponentially (backward Euler per step)
     expected = -55.0 - 10.0 * (1.0 / (1.0 + DT / 10.0)) ** np.arange(1, 4001)
     np.testing.assert_allclose(np.asarray(v[0, :, 0]), expected, atol=1e-6)
+
+
+def test_native_and_xla_tree_solves_agree(x64):
+    """The compiled tree solve (default on CPU) and the XLA sweeps give the same cell traces."""
+    from brainfuse_kernels import _native
+    if not _native.available(np.float64):
+        pytest.skip("the native Hines kernel needs a C++ compiler ($CXX or g++) on the CPU backend")
+    v_native, v_xla = (np.asarray(run_cell(ball_and_stick_cell(native=n), n_steps=2000)[1]["v"]) for n in (True, False))
+    assert np.abs(v_native).max() > 0 and np.isfinite(v_native).all()
+    np.testing.assert_allclose(v_native, v_xla, rtol=0, atol=1e-9)
+
+
+def test_iclamp_pulse_train_equals_separate_clamps(x64):
+    """IClamp with arrays of delays/durations/amplitudes = one IClamp per pulse (same traces,
+    same recorded current), in one process."""
+    delays, durs, amps = [5.0, 20.0, 30.0], [2.0, 1.0, 5.0], [0.8, 1.2, -0.3]
+    base = ball_and_stick_cell(protocol="none")
+    one = base.with_point_processes(stim=IClamp(("soma", 0.5), delay=delays, dur=durs, amp=amps))
+    many = base.with_point_processes(stim=IClamp(("soma", 0.5), delay=0.0, dur=0.0, amp=0.0), **{
+        f"p{k}": IClamp(("soma", 0.5), delay=d, dur=u, amp=a) for k, (d, u, a) in enumerate(zip(delays, durs, amps))})
+    rec = lambda c: {"v": c.probe("v", SITES), "i": c.probe("stim.i")}  # noqa: E731
+    _, out_one = run_cell(one, n_steps=1600, record=rec(one))
+    _, out_many = run_cell(many, n_steps=1600, record={"v": many.probe("v", SITES)})
+    np.testing.assert_allclose(np.asarray(out_one["v"]), np.asarray(out_many["v"]), rtol=0, atol=1e-10)
+    t = (np.arange(1600) + 0.5) * 0.025
+    i_ref = sum(np.where((t >= d) & (t < d + u), a, 0.0) for d, u, a in zip(delays, durs, amps))
+    np.testing.assert_allclose(np.asarray(out_one["i"])[0], i_ref, atol=1e-12)
+    assert np.ptp(np.asarray(out_one["v"])) > 5.0  # the pulses do something
+
+
+@pytest.mark.parametrize("kw", [dict(delay=[1.0, 2.0], dur=[1.0, 2.0, 3.0]), dict(amp=np.ones((2, 2)))])
+def test_iclamp_bad_pulse_train(kw):
+    with pytest.raises(ValueError, match="IClamp delay, dur and amp"):
+        IClamp(0, **{"delay": 1.0, "dur": 1.0, "amp": 1.0, **kw})

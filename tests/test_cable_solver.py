@@ -7,6 +7,7 @@ import pytest
 
 from brainfuse_jax.morphology import HinesStructure, hines_solve
 from brainfuse_jax.morphology._cable import _hines_solve, dense_hines_matrix
+from brainfuse_kernels import _native
 
 
 def random_tree(rng, n, n_roots=1):
@@ -40,29 +41,38 @@ def dense_np(parent, d, a, b):
 
 
 TREES = [(1, 1), (3, 1), (200, 1), (40, 3)]
+# The three forms of the solve: the compiled C++ kernel (through XLA's FFI), the XLA sweeps
+# unrolled over level-ordered slices, and the XLA scan over levels.
+FORMS = {"native": dict(native=True), "unrolled": dict(unroll=True, native=False),
+         "scan": dict(unroll=False, native=False)}
 
 
-@pytest.mark.parametrize("unroll", [True, False])
+def structure(parent, form):
+    if form == "native" and not _native.available(np.float64):
+        pytest.skip("the native Hines kernel needs a C++ compiler ($CXX or g++) on the CPU backend")
+    return HinesStructure(parent, **FORMS[form])
+
+
+@pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("n,roots", TREES)
-def test_solve_matches_dense(x64, n, roots, unroll):
-    """Both forms of the sweeps: unrolled over level-ordered slices, and the scan over levels."""
+def test_solve_matches_dense(x64, n, roots, form):
     rng = np.random.default_rng(n + roots)
     parent = random_tree(rng, n, roots)
     d, a, b, rhs = random_system(rng, parent)
-    x = hines_solve(HinesStructure(parent, unroll=unroll), d, a, b, rhs)
+    x = hines_solve(structure(parent, form), d, a, b, rhs)
     m = dense_np(parent, d, a, b)
     x_ref = np.linalg.solve(m, np.asarray(rhs))
     assert np.max(np.abs(np.asarray(x) - x_ref)) < 1e-12 * (np.max(np.abs(x_ref)) + 1)
     np.testing.assert_allclose(m @ np.asarray(x), np.asarray(rhs), atol=1e-12)
 
 
-@pytest.mark.parametrize("unroll", [True, False])
+@pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("n,roots", TREES[1:])
-def test_vjp_matches_dense_autodiff(x64, n, roots, unroll):
+def test_vjp_matches_dense_autodiff(x64, n, roots, form):
     """Gradients w.r.t. the diagonal, both off-diagonals and the rhs, through a nonlinear loss."""
     rng = np.random.default_rng(100 + n)
     parent = random_tree(rng, n, roots)
-    s = HinesStructure(parent, unroll=unroll)
+    s = structure(parent, form)
     args = random_system(rng, parent)
     w = jnp.asarray(rng.normal(size=n))
 
@@ -98,15 +108,17 @@ def test_backward_pass_is_the_adjoint_solve(x64):
         jax.jvp(lambda d: _hines_solve(s, d, *args[1:]), (args[0],), (args[0],))
 
 
-def test_batched_and_vmapped(x64):
+@pytest.mark.parametrize("form", FORMS)
+def test_batched_and_vmapped(x64, form):
     rng = np.random.default_rng(7)
-    parent = random_tree(rng, 25)
-    systems = [random_system(rng, parent) for _ in range(4)]
+    tree = random_tree(rng, 25)
+    parent = structure(tree, form)
+    systems = [random_system(rng, tree) for _ in range(4)]
     stacked = [jnp.stack(z) for z in zip(*systems)]
     x = hines_solve(parent, *stacked)
     x_vmap = jax.jit(jax.vmap(lambda *z: hines_solve(parent, *z)))(*stacked)
     for k, sys_k in enumerate(systems):
-        x_k = np.linalg.solve(dense_np(parent, *sys_k[:3]), np.asarray(sys_k[3]))
+        x_k = np.linalg.solve(dense_np(tree, *sys_k[:3]), np.asarray(sys_k[3]))
         np.testing.assert_allclose(np.asarray(x[k]), x_k, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(np.asarray(x_vmap[k]), x_k, rtol=1e-12, atol=1e-12)
     # gradients of a batched solve match per-system ones
@@ -116,11 +128,12 @@ def test_batched_and_vmapped(x64):
     np.testing.assert_allclose(np.asarray(g), g0, rtol=1e-12)
 
 
-def test_float32():
+@pytest.mark.parametrize("form", FORMS)
+def test_float32(form):
     rng = np.random.default_rng(11)
     parent = random_tree(rng, 100)
     args = random_system(rng, parent, np.float32)
-    x = hines_solve(parent, *args)
+    x = hines_solve(structure(parent, form), *args)
     assert x.dtype == jnp.float32
     x_ref = np.linalg.solve(dense_np(parent, *args[:3]),
                             np.asarray(args[3], np.float64))
@@ -178,3 +191,25 @@ def test_bad_shapes():
         hines_solve(parent, jnp.ones(4), jnp.ones(4), jnp.ones(4), jnp.ones(4))
     with pytest.raises(TypeError, match="integers"):
         HinesStructure(np.array([-1.0, 0.0]))
+
+
+def test_native_required_but_unavailable(x64, monkeypatch):
+    monkeypatch.setattr(_native, "available", lambda dtype: False)
+    rng = np.random.default_rng(5)
+    parent = random_tree(rng, 10)
+    with pytest.raises(RuntimeError, match="native=True"):
+        hines_solve(HinesStructure(parent, native=True), *random_system(rng, parent))
+    # the default falls back to the XLA sweeps
+    x = hines_solve(HinesStructure(parent), *random_system(np.random.default_rng(5), parent))
+    assert np.all(np.isfinite(np.asarray(x)))
+
+
+def test_native_form_is_one_custom_call(x64):
+    """The native solve is one FFI call per system in the compiled program (the XLA sweeps are a
+    few kernels per tree level)."""
+    rng = np.random.default_rng(9)
+    parent = random_tree(rng, 200)
+    args = random_system(rng, parent)
+    hlo = lambda s: jax.jit(lambda *z: hines_solve(s, *z)).lower(*args).as_text()  # noqa: E731
+    assert hlo(structure(parent, "native")).count("custom_call") == 1
+    assert "custom_call" not in hlo(structure(parent, "unrolled"))

@@ -53,13 +53,16 @@ class HinesStructure:
     `offsets` (level `l` is `order[offsets[l]:offsets[l + 1]]`), `solve_levels`; `unroll` (bool:
     the sweeps are unrolled into a few small kernels per level, the fastest on CPU; else a
     `lax.scan` over the levels of the tree as given, which compiles faster for very deep trees.
-    Default: unrolled up to `UNROLL_MAX_LEVELS` solve levels).
+    Default: unrolled up to `UNROLL_MAX_LEVELS` solve levels); `native` (None: on the CPU backend
+    the solve is the compiled C++ kernel of `brainfuse_kernels` (NEURON's two loops, called through
+    XLA's FFI; 2.5-3x fewer XLA kernels per cable step) when a C++ compiler is available, else the
+    XLA sweeps; True: require the kernel; False: always the XLA sweeps).
     """
 
     __slots__ = ("n", "parent", "depth", "levels", "level_parent", "order", "position", "offsets",
-                 "solve_parent", "unroll", "_edge", "_flip", "_up", "_down", "_hash")
+                 "solve_parent", "unroll", "native", "_edge", "_flip", "_up", "_down", "_hash")
 
-    def __init__(self, parent, unroll: bool | None = None):
+    def __init__(self, parent, unroll: bool | None = None, native: bool | None = None):
         parent = np.asarray(parent)
         if parent.ndim != 1 or parent.size == 0:
             raise ValueError(f"parent must be a non-empty 1-D int array, got shape {parent.shape}")
@@ -144,7 +147,10 @@ class HinesStructure:
         self.unroll = bool(solve_levels <= UNROLL_MAX_LEVELS) if unroll is None else bool(unroll)
         self._up = tuple(up)
         self._down = tuple(down)
-        self._hash = hash((n, self.parent.tobytes(), self.unroll))
+        if native not in (None, True, False):
+            raise TypeError(f"native must be None, True or False, got {native!r}")
+        self.native = native
+        self._hash = hash((n, self.parent.tobytes(), self.unroll, self.native))
 
     @property
     def n_levels(self) -> int:
@@ -160,7 +166,7 @@ class HinesStructure:
         return self._hash
 
     def __eq__(self, other):
-        return (isinstance(other, HinesStructure) and self.unroll == other.unroll
+        return (isinstance(other, HinesStructure) and self.unroll == other.unroll and self.native == other.native
                 and np.array_equal(self.parent, other.parent))
 
     def __repr__(self):
@@ -306,6 +312,14 @@ def _solve_scan(s: HinesStructure, d, a, b, rhs):
 def _solve_impl(s: HinesStructure, d, a, b, rhs):
     """Hines elimination (leaves to root) and back substitution for one system (all args (N,)).
     The entries `a`, `b` of roots are never read."""
+    if s.native is not False:
+        from brainfuse_kernels import _native
+        if _native.available(d.dtype):
+            return _native.hines_cpu()(s.parent, d, a, b, rhs)
+        if s.native:
+            raise RuntimeError("native=True: the compiled Hines kernel is not available here (it needs the CPU "
+                               "backend, float32/float64 and a C++ compiler, $CXX or g++; BRAINFUSE_NATIVE=0 "
+                               "disables it)")
     return (_solve_unrolled if s.unroll else _solve_scan)(s, d, a, b, rhs)
 
 

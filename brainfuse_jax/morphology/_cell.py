@@ -123,6 +123,9 @@ class Cell(AbstractNeuron):
     - `unroll`: how the tree solve runs (`HinesStructure`): True unrolls its levels (fastest on
       CPU; compile time grows with the tree's height), False a `lax.scan` over them, None
       (default) unrolls trees of up to `UNROLL_MAX_LEVELS` (128) levels from their centre.
+    - `native`: the tree solve as a compiled C++ kernel (NEURON's loops, through XLA's FFI):
+      None (default) on the CPU backend when a C++ compiler is available, True to require it,
+      False for the XLA form above (`HinesStructure`).
 
     State: `{"v": (*batch, N) mV, <channel>: {gate: (*batch, N)}, <point process>: {...},
     "step": int (*batch,)}` (a channel's gates outside its region keep their initial values).
@@ -151,13 +154,13 @@ class Cell(AbstractNeuron):
                  temperature=6.3, point_processes: Mapping[str, PointProcess] | None = None,
                  scheme: CellScheme = "neuron", input_locs=None, spike_loc=None,
                  spike_threshold=0.0, surrogate: Surrogate = Surrogate("atan", 0.5),
-                 unroll: bool | None = None, _channel_nodes=None):
+                 unroll: bool | None = None, native: bool | None = None, _channel_nodes=None):
         for attr in ("parent", "area_um2", "ri_MOhm", "locate"):
             if not hasattr(tree, attr):
                 raise TypeError(f"tree must be a CompartmentTree (missing {attr!r}), got {type(tree).__name__}")
         n = len(np.asarray(tree.parent))
         self.tree = tree
-        self.structure = HinesStructure(np.asarray(tree.parent), unroll=unroll)
+        self.structure = HinesStructure(np.asarray(tree.parent), unroll=unroll, native=native)
         if cm is None:
             cm = getattr(tree, "cm_uF_cm2", None)
             cm = 1.0 if cm is None else cm
@@ -381,7 +384,7 @@ class Cell(AbstractNeuron):
         kw = dict(channels=self.channels, cm=self.cm, temperature=self.temperature,
                   point_processes=self.point_processes, scheme=self.scheme, input_locs=self.input_locs,
                   spike_loc=self.spike_loc, spike_threshold=self.spike_threshold,
-                  surrogate=self.surrogate, unroll=self.structure.unroll,
+                  surrogate=self.surrogate, unroll=self.structure.unroll, native=self.structure.native,
                   _channel_nodes={name: self.channel_mask(name) for name in self.channels})
         kw.update(changes)
         return Cell(self.tree, **kw)
