@@ -14,6 +14,7 @@ from ._swc import parse_swc as parse_swc
 from ._tree import CompartmentTree as CompartmentTree
 from ._cable import HinesStructure as HinesStructure
 from ._cable import hines_solve as hines_solve
+from ._cable import tree_laplacian as tree_laplacian
 from ._cell import Cell as Cell
 from ._synapses import AlphaSyn as AlphaSyn
 from ._synapses import Exp2Syn as Exp2Syn

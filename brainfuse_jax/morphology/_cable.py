@@ -312,14 +312,9 @@ def _solve_scan(s: HinesStructure, d, a, b, rhs):
 def _solve_impl(s: HinesStructure, d, a, b, rhs):
     """Hines elimination (leaves to root) and back substitution for one system (all args (N,)).
     The entries `a`, `b` of roots are never read."""
-    if s.native is not False:
+    if _use_native(s, d.dtype):
         from brainfuse_kernels import _native
-        if _native.available(d.dtype):
-            return _native.hines_cpu()(s.parent, d, a, b, rhs)
-        if s.native:
-            raise RuntimeError("native=True: the compiled Hines kernel is not available here (it needs the CPU "
-                               "backend, float32/float64 and a C++ compiler, $CXX or g++; BRAINFUSE_NATIVE=0 "
-                               "disables it)")
+        return _native.cpu_kernels().hines_solve(s.parent, d, a, b, rhs)
     return (_solve_unrolled if s.unroll else _solve_scan)(s, d, a, b, rhs)
 
 
@@ -348,6 +343,58 @@ def _hines_bwd(s, res, g):
 
 
 _hines_solve.defvjp(_hines_fwd, _hines_bwd)
+
+
+def _use_native(s: HinesStructure, dtype) -> bool:
+    if s.native is False:
+        return False
+    from brainfuse_kernels import _native
+    if _native.available(dtype):
+        return True
+    if s.native:
+        raise RuntimeError("native=True: the compiled tree kernels are not available here (they need the CPU "
+                           "backend, float32/float64 and a C++ compiler, $CXX or g++; BRAINFUSE_NATIVE=0 "
+                           "disables them)")
+    return False
+
+
+def _unbroadcast(x, shape):
+    """Sum `x` over the leading axes that broadcasting `shape` added."""
+    return jnp.sum(x, axis=tuple(range(x.ndim - len(shape)))).reshape(shape) if x.ndim > len(shape) else x
+
+
+def _laplacian_impl(s: HinesStructure, g, v):
+    g, v = jnp.broadcast_arrays(g, v)
+    if _use_native(s, v.dtype):
+        from brainfuse_kernels import _native
+        return _native.cpu_kernels().tree_laplacian(s.parent, g, v)
+    nonroot = jnp.asarray(s.parent >= 0)
+    p = np.maximum(s.parent, 0)
+    flux = jnp.where(nonroot, g * (v - v[..., p]), jnp.zeros((), v.dtype))  # from each node to its parent
+    return flux.at[..., p].add(-flux)
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(0,))
+def tree_laplacian(s: HinesStructure, g: Float[Array, "*b N"], v: Float[Array, "*b N"]) -> Float[Array, "*b N"]:
+    """The axial currents `L v` of a tree: `out[i]` = sum over node i's edges of `g_e (v_i - v_j)`,
+    with `g[i]` the conductance (uS) between node i and its parent (roots' entries unused) and `v`
+    in mV (nA out). The compiled kernel on CPU (`HinesStructure.native`), else a gather and a
+    scatter-add; differentiable (L is symmetric: the VJP w.r.t. `v` is `L ct`)."""
+    return _laplacian_impl(s, g, v)
+
+
+def _laplacian_fwd(s, g, v):
+    return _laplacian_impl(s, g, v), (g, v)
+
+
+def _laplacian_bwd(s, res, ct):
+    g, v = res
+    p = np.maximum(s.parent, 0)
+    g_g = jnp.where(jnp.asarray(s.parent >= 0), (v - v[..., p]) * (ct - ct[..., p]), jnp.zeros((), v.dtype))
+    return _unbroadcast(g_g, jnp.shape(g)), _unbroadcast(_laplacian_impl(s, g, ct), jnp.shape(v))
+
+
+tree_laplacian.defvjp(_laplacian_fwd, _laplacian_bwd)
 
 
 def hines_solve(

@@ -1,12 +1,12 @@
 """Native CPU kernels: C++ compiled at first use with the machine's compiler and called from XLA
 through its FFI (`jax.ffi.ffi_call`), for loops that XLA's CPU backend runs slowly.
 
-The one kernel is the Hines tree solve (`hines_cpu.cc`): a cable step's O(N) elimination is a
-chain of tiny dependent operations, which XLA compiles into ~3 small kernels per tree level
-(~150 for the CA1 cell, ~70 ns each); NEURON's two C loops do it in ~2 us. The shared library is
-built once per machine into `$BRAINFUSE_CACHE` (default `~/.cache/brainfuse_jax`), keyed by the
+The kernels (`tree_cpu.cc`) are the tree operations of a cable step: the Hines solve, whose O(N)
+elimination is a chain of tiny dependent operations that XLA compiles into ~3 small kernels per
+tree level (~150 for the CA1 cell, ~70 ns each; NEURON's two C loops take ~2 us), and the axial
+current `L v` of the tree (a gather and a scatter-add in XLA). The shared library is built once per machine into `$BRAINFUSE_CACHE` (default `~/.cache/brainfuse_jax`), keyed by the
 source, the jaxlib version and the compiler, with `$CXX` (default `g++`). Without a compiler, or
-with `BRAINFUSE_NATIVE=0`, `hines_cpu()` returns None and callers use their XLA form.
+with `BRAINFUSE_NATIVE=0`, `cpu_kernels()` returns None and callers use their XLA forms.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-_SOURCE = Path(__file__).with_name("hines_cpu.cc")
-_TARGETS = {np.dtype(np.float32): "bf_hines_f32", np.dtype(np.float64): "bf_hines_f64"}
+_SOURCE = Path(__file__).with_name("tree_cpu.cc")
+_SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
 
 
 def _cache_dir() -> Path:
@@ -33,14 +33,14 @@ def _cache_dir() -> Path:
 
 
 def build_library() -> Path:
-    """Compile `hines_cpu.cc` (once per source / jaxlib / compiler) and return the library's path.
+    """Compile `tree_cpu.cc` (once per source / jaxlib / compiler) and return the library's path.
     Raises `OSError` / `subprocess.CalledProcessError` if no compiler works."""
     cxx = os.environ.get("CXX", "g++")
     if shutil.which(cxx) is None:
         raise FileNotFoundError(f"no C++ compiler {cxx!r} on PATH (set $CXX)")
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True, check=True).stdout
     key = hashlib.sha256(_SOURCE.read_bytes() + jax.lib.__version__.encode() + version.encode()).hexdigest()[:16]
-    out = _cache_dir() / f"libbf_hines_{key}.so"
+    out = _cache_dir() / f"libbf_tree_{key}.so"
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -52,29 +52,47 @@ def build_library() -> Path:
     return out
 
 
+class CpuKernels:
+    """The compiled kernels as jittable, vmappable functions of JAX arrays (float32 / float64,
+    any leading batch dimensions; `parent` a static int array, `parent[i] < i`, roots -1)."""
+
+    @staticmethod
+    def _call(name, *args, parent):
+        args = jax.numpy.broadcast_arrays(*args)  # the kernels read every argument with one shape
+        like = args[0]
+        call = jax.ffi.ffi_call(f"{name}_{_SUFFIX[np.dtype(like.dtype)]}", jax.ShapeDtypeStruct(like.shape, like.dtype),
+                                vmap_method="broadcast_all")
+        return call(*args, parent=np.asarray(parent, np.int64))
+
+    def hines_solve(self, parent, d, a, b, rhs):
+        """x with M x = rhs; M: diagonal d, M[i, parent i] = a[i], M[parent i, i] = b[i]."""
+        return self._call("bf_hines", d, a, b, rhs, parent=parent)
+
+    def tree_laplacian(self, parent, g, v):
+        """L v: out[i] = sum over the edges of node i of g_edge (v_i - v_other), g[i] the edge to
+        i's parent."""
+        return self._call("bf_laplacian", g, v, parent=parent)
+
+
 @functools.cache
-def hines_cpu() -> Callable | None:
-    """`solve(parent, d, a, b, rhs) -> x` running the compiled kernel (float32 / float64, any
-    leading batch dimensions, vmappable), or None if it cannot be built here."""
+def cpu_kernels() -> CpuKernels | None:
+    """The compiled kernels, or None if they cannot be built here."""
     if os.environ.get("BRAINFUSE_NATIVE", "1") == "0":
         return None
     try:
         lib = ctypes.cdll.LoadLibrary(str(build_library()))
     except (OSError, subprocess.CalledProcessError):
         return None
-    for name in _TARGETS.values():
-        jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(lib, name)), platform="cpu")
-
-    def solve(parent, d, a, b, rhs):
-        call = jax.ffi.ffi_call(_TARGETS[np.dtype(d.dtype)], jax.ShapeDtypeStruct(d.shape, d.dtype),
-                                vmap_method="broadcast_all")
-        return call(d, a, b, rhs, parent=np.asarray(parent, np.int64))
-    return solve
+    for kernel in ("bf_hines", "bf_laplacian"):
+        for suffix in _SUFFIX.values():
+            name = f"{kernel}_{suffix}"
+            jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(lib, name)), platform="cpu")
+    return CpuKernels()
 
 
 def available(dtype) -> bool:
-    """Whether the native solve can run arrays of `dtype` on JAX's default (CPU) backend."""
-    return (jax.default_backend() == "cpu" and np.dtype(dtype) in _TARGETS and hines_cpu() is not None)
+    """Whether the native kernels can run arrays of `dtype` on JAX's default (CPU) backend."""
+    return jax.default_backend() == "cpu" and np.dtype(dtype) in _SUFFIX and cpu_kernels() is not None
 
 
-__all__ = ["available", "build_library", "hines_cpu"]
+__all__ = ["CpuKernels", "available", "build_library", "cpu_kernels"]
