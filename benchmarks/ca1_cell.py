@@ -68,8 +68,10 @@ P_TARGET = (0.1, -0.1)
 CHUNK = 1000
 
 ANCHORS = {
-    "ours_f64": ("brainfuse_jax Cell (scheme=\"neuron\")", "ours", dict(x64=True)),
-    "ours_f32": ("brainfuse_jax Cell (scheme=\"neuron\")", "ours", dict(x64=False)),
+    "ours_f64": ("brainfuse_jax Cell (scheme=\"neuron\"; native tree solve, IClamp pulse train)", "ours",
+                 dict(x64=True)),
+    "ours_f32": ("brainfuse_jax Cell (scheme=\"neuron\"; native tree solve, IClamp pulse train)", "ours",
+                 dict(x64=False)),
     "ours_f64_xla": ("brainfuse_jax Cell(native=False): tree solve as XLA sweeps, one IClamp per pulse "
                      "(the previous default)", "ours", dict(x64=True, native=False, train=False)),
     "neuron": ("NEURON (Import3d, fixed step)", "neuron", dict(coreneuron=False)),

@@ -67,6 +67,13 @@ class _Framed(AbstractNeuron):
     w_rec: Array | None
     substeps: int = eqx.field(static=True)
     v0: float | None = eqx.field(static=True, default=None)
+    detach_gates: bool = eqx.field(static=True, default=False)
+
+    def _detach(self, st: State) -> State:
+        """With `detach_gates`: every state variable but V stops the gradient (forward unchanged)."""
+        if not self.detach_gates:
+            return st
+        return {k: (a if k == "v" else jax.lax.stop_gradient(a)) for k, a in st.items()}
 
     def init_state(self, batch_shape, dtype=None) -> State:
         kwargs = {} if self.v0 is None else {"v0": self.v0}
@@ -85,12 +92,12 @@ class _Framed(AbstractNeuron):
             drive = drive * _bcast(self.scale, drive)
         if self.substeps == 1:
             st, count = self.neuron.step(state["neuron"], drive, dt)
-            return {"neuron": st, "s": count}, count
+            return {"neuron": self._detach(st), "s": count}, count
 
         def substep(carry, _):
             st, count = carry
             st, s = self.neuron.step(st, drive, dt)
-            return (st, count + s), None
+            return (self._detach(st), count + s), None
 
         # an inner scan, not a Python unroll: ~5x faster to compile and faster to run for HH
         (st, count), _ = jax.lax.scan(substep, (state["neuron"], jnp.zeros_like(s_prev)), None,
@@ -102,7 +109,8 @@ class AbstractSpikingLayer(eqx.Module):
     """Base of the spiking layers: input projection + framed neuron + `simulate`.
 
     Subclasses set `linear`, `neuron`, `input_scale`, `w_rec` and the static configuration, and
-    may override `_call_neuron` (the neuron used in a call: e.g. with frozen leaves).
+    may override `_call_neuron` (the neuron used in a call: e.g. with frozen leaves) and
+    `_detach_gates` (stop the gradient through every state variable but V after each step).
     """
 
     linear: eqx.nn.Linear | None
@@ -120,6 +128,10 @@ class AbstractSpikingLayer(eqx.Module):
 
     def _call_neuron(self) -> AbstractNeuron:
         return self.neuron
+
+    def _detach_gates(self) -> bool:
+        """Whether the call stops the gradient through the non-V state (see `HHLayer`)."""
+        return False
 
     @property
     def frame_ms(self) -> float:
@@ -149,7 +161,7 @@ class AbstractSpikingLayer(eqx.Module):
                                   else a, neuron)
         scale = None if self.input_scale is None else self.input_scale.astype(dtype)
         w_rec = None if self.w_rec is None else self.w_rec.astype(dtype)
-        return _Framed(neuron, scale, w_rec, self.substeps, self.v0)
+        return _Framed(neuron, scale, w_rec, self.substeps, self.v0, self._detach_gates())
 
     def __call__(
         self,
@@ -259,10 +271,20 @@ class HHLayer(AbstractSpikingLayer):
     neuron's own parameters (the initial conductances, reversal potentials, temperature, rate
     constants) are held fixed (`stop_gradient`).
 
-    Training note: backpropagated through hundreds of HH steps the surrogate gradient grows
-    by orders of magnitude (measured global norm ~1e5 for 4 substeps x 64 frames, ~1e10 for 8
-    substeps); clip gradients and consider truncated BPTT (`chunk_size`, in frames), see
-    docs/learning.md.
+    Training note: backpropagated through hundreds of HH steps the exact surrogate gradient
+    grows by orders of magnitude (measured global norm ~1e5 for 4 substeps x 64 frames, ~1e10 for
+    8 substeps): the regenerative Na gate (m rises with V, V rises with m) multiplies it at every
+    spike. `detach_gates=True` stops the gradient through the gating variables (and any other
+    state but V, e.g. [Ca]i) at every integration step, so the backward pass sees only the
+    membrane equation `C_m dV/dt = I - sum_c g_c(gates) (V - E_c)` with the gates' values as
+    constants: the forward pass is unchanged, the gradient still reaches the input, the
+    recurrent weights and the conductance multipliers (through `g_c`), and the V-to-V factor of
+    one step is `exp(-dt G / C_m)` (`"exp_euler"`) or `C_m / (C_m + dt G)` (`"backward_euler"`,
+    `"neuron"`), in (0, 1], so it cannot explode (with `"rk4"` the gates are cut between steps
+    only, not between the stages of a step). It is the
+    analogue of SpikingJelly's `detach_reset` (a biased gradient that is better conditioned than
+    the exact one). Otherwise clip gradients and consider truncated BPTT (`chunk_size`, in
+    frames); see docs/learning.md for the measurements.
 
     **Arguments:**
     """ + _LAYER_ARGS + """
@@ -276,11 +298,14 @@ class HHLayer(AbstractSpikingLayer):
     - `c_m`: membrane capacitance override, uF/cm2 (None keeps the neuron's).
     - `learn_c_m`: make `c_m` learnable.
     - `v0`: initial membrane potential, mV (default -65; use a cell class's rest otherwise).
+    - `detach_gates`: stop the gradient through the gating variables (every state variable but
+      V) at each step; default False (the exact surrogate gradient). Forward values unchanged.
     """
 
     g_log: dict[str, Float[Array, " n"]]
     c_m_log: Float[Array, " n"] | None
     learn_c_m: bool = eqx.field(static=True)
+    detach_gates: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -301,9 +326,13 @@ class HHLayer(AbstractSpikingLayer):
         v0: float = -65.0,
         remat: bool = False,
         chunk_size: int | None = None,
+        detach_gates: bool = False,
         state_dtype=None,
     ):
         _common(self, in_features, n, key, dt, substeps, recurrent, rec_gain, remat, state_dtype, v0, chunk_size)
+        if not isinstance(detach_gates, bool):
+            raise TypeError(f"detach_gates must be a bool, got {detach_gates!r}")
+        self.detach_gates = detach_gates
         if neuron is None:
             neuron = HH(scheme=scheme, temperature=temperature)
         elif isinstance(neuron, dict):
@@ -337,6 +366,9 @@ class HHLayer(AbstractSpikingLayer):
         """The effective per-neuron membrane capacitance, uF/cm2."""
         c_m = jax.lax.stop_gradient(self.neuron.c_m)
         return c_m if self.c_m_log is None else c_m * jnp.exp(self.c_m_log.astype(c_m.dtype))
+
+    def _detach_gates(self) -> bool:
+        return self.detach_gates
 
     def _call_neuron(self) -> PointNeuron:
         frozen = jax.tree.map(lambda a: jax.lax.stop_gradient(a) if eqx.is_array(a) else a, self.neuron)
