@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from ..adjoint import _unbroadcast
 
 UNROLL_MAX_LEVELS = 128
 
@@ -356,11 +357,6 @@ def _use_native(s: HinesStructure, dtype) -> bool:
                            "backend, float32/float64 and a C++ compiler, $CXX or g++; BRAINFUSE_NATIVE=0 "
                            "disables them)")
     return False
-
-
-def _unbroadcast(x, shape):
-    """Sum `x` over the leading axes that broadcasting `shape` added."""
-    return jnp.sum(x, axis=tuple(range(x.ndim - len(shape)))).reshape(shape) if x.ndim > len(shape) else x
 
 
 def _laplacian_impl(s: HinesStructure, g, v):
