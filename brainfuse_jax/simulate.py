@@ -189,7 +189,6 @@ def _unroll(model, state0, inputs, dt, record, n_steps, chunk_size, remat, adjoi
     single, items = record
     per_step = {name: _entry_fn(e) for name, e in items if not isinstance(e, Total)}
     totals = {name: _entry_fn(e) for name, e in items if isinstance(e, Total)}
-    inputs = jax.tree.map(jnp.asarray, inputs)
     if backend == "pallas":
         final, recorded = _import_kernels()(model, state0, check_finite_block(inputs), dt, per_step, totals, n_steps,
                                             adjoint.interval(n_steps, state0), truncate=chunk_size is not None)
