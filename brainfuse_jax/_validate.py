@@ -57,7 +57,8 @@ def check_finite_block(tree, name: str = "inputs"):
     def check(a):
         if not jnp.issubdtype(a.dtype, jnp.inexact):
             return a
-        return eqx.error_if(a, jnp.sum(a * 0) != 0, f"{name} must be finite (no NaN or inf)")  # x*0: NaN iff x is
+        # x * 0 is 0 for finite x and NaN for NaN / inf: one fused sum tests the whole block
+        return eqx.error_if(a, jnp.sum(a * 0) != 0, f"{name} must be finite (no NaN or inf)")
     return jax.tree.map(check, tree)
 
 

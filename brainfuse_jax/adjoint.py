@@ -56,8 +56,9 @@ class CheckpointAdjoint(eqx.Module):
     - `every`: steps between checkpoints (K). The forward pass stores T/K states; the backward
       pass recomputes one block of K steps at a time from its checkpoint (storing that block's K
       states), then walks it backwards, each step's VJP recomputing the step's intermediates.
-      `None` (default): K ~ sqrt(T) (a divisor of T near it if there is one), which minimises the stored states (T/K + K), or the
-      smallest K whose checkpoints fit in `memory_mb` MiB if that is larger. (Storing every state,
+      `None` (default): K ~ sqrt(T) (a divisor of T near it if there is one), which minimises the
+      stored states (T/K + K), or the smallest K whose checkpoints fit in `memory_mb` MiB if that
+      is larger. (Storing every state,
       or each step's VJP residuals, was measured slower on CPU: the memory traffic costs more than
       one recomputed forward pass; docs/benchmarks.md.)
     - `memory_mb`: the budget (MiB) for the checkpoints used when `every` is None.
@@ -132,8 +133,9 @@ def checkpointed_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
     steps of `model.step`, differentiable through `CheckpointAdjoint`'s backward pass.
 
     `every` is the checkpoint interval K (an int); `truncate=True` cuts the adjoint every K steps
-    (truncated BPTT in chunks of K); `scan(model, state0, inputs, dt, per_step, totals, n_steps)`
-    is the forward unroll (simulate's), used for the values.
+    (truncated BPTT in chunks of K); `scan(model, state0, inputs, dt, per_step, totals, n_steps,
+    block=K, checkpoints=True)` is the forward unroll (simulate's), which also returns the states
+    entering its blocks.
     """
     names, per_step, totals = _internal_names(per_step, totals)
     params, static = eqx.partition(model, eqx.is_inexact_array)
@@ -147,31 +149,11 @@ def checkpointed_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
         return scan(eqx.combine(p, static), state0_, inputs_, dt_, per_step, totals, n_steps)
 
     def forward_saving(p, state0_, inputs_, dt_):
-        """The forward pass plus the state entering each block of K steps (as (n_blocks, ...), and
-        the tail's)."""
-        tot0 = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype),
-                            jax.eval_shape(step_records, p, state0_, jax.tree.map(lambda a: a[:, 0], inputs_), dt_)[2])
-
-        def run_block(s, tot, xb):
-            def body(carry, x):
-                s, tot = carry
-                new, rec, t = step_records(p, s, x, dt_)
-                return (new, _add(tot, t)), rec
-            (s, tot), rec = jax.lax.scan(body, (s, tot), _swap(xb))
-            return s, tot, _swap(rec)
-
-        def outer(carry, b):
-            s, tot = carry
-            s_new, tot, rec = run_block(s, tot, check_finite_block(_slice_time(inputs_, b * every, every)))
-            return (s_new, tot), (rec, s)
-
-        (s, tot), (recs, ckpts) = jax.lax.scan(outer, (state0_, tot0), jnp.arange(n_blocks))
-        recs, tail_ckpt = _blocks_to_time(recs), s
-        if tail:
-            x_tail = check_finite_block(jax.tree.map(lambda a: a[:, n_blocks * every:], inputs_))
-            s, tot, rec_t = run_block(s, tot, x_tail)
-            recs = jax.tree.map(lambda a, b: jnp.concatenate([a, b], axis=1), recs, rec_t)
-        return (s, {**recs, **tot}), (ckpts, tail_ckpt)
+        """The forward pass (simulate's blocked unroll, in blocks of K) plus the state entering each
+        block (as (n_blocks, ...)) and the tail's."""
+        final, rec, saved = scan(eqx.combine(p, static), state0_, inputs_, dt_, per_step, totals, n_steps,
+                                 block=every, checkpoints=True)
+        return (final, rec), saved
 
     def block_backward(p, dt_, start, ckpt, xb, ct_rec, ct_tot, carry):
         """Reverse over the block of steps starting at `start` from `ckpt`, the state entering it:

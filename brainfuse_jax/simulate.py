@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from jaxtyping import ArrayLike, Float, PyTree
 
 from ._validate import check_dt, check_finite, check_finite_block, is_concrete
-from .adjoint import block_size, CheckpointAdjoint, checkpointed_unroll, DirectAdjoint, ForwardMode, forward_mode_unroll
+from .adjoint import _blocks_to_time, _slice_time, _swap, block_size, CheckpointAdjoint, checkpointed_unroll, DirectAdjoint, ForwardMode, forward_mode_unroll
 from .neurons._base import AbstractNeuron, State
 
 class Total(NamedTuple):
@@ -203,8 +203,11 @@ def _unroll(model, state0, inputs, dt, record, n_steps, chunk_size, remat, adjoi
     return _select(final, recorded, single, items)
 
 
-def _scan_unroll(model, state0, inputs, dt, per_step, totals, n_steps, chunk_size=None, remat=False):
-    """The forward unroll (and `DirectAdjoint`'s, by autodiff): `(final, {name: record})`."""
+def _scan_unroll(model, state0, inputs, dt, per_step, totals, n_steps, chunk_size=None, remat=False, *,
+                 block=None, checkpoints=False):
+    """The forward unroll (and `DirectAdjoint`'s, by autodiff): `(final, {name: record})`; with
+    `checkpoints=True` also `(states entering each block (n_blocks, ...), state entering the tail)`
+    (`CheckpointAdjoint`'s forward pass, with `block` = its K)."""
     def body(carry, x):
         state, acc = carry
         new_state, out = model.step(state, x, dt)
@@ -220,30 +223,31 @@ def _scan_unroll(model, state0, inputs, dt, per_step, totals, n_steps, chunk_siz
             for k, f in totals.items()}
 
     # Time runs in blocks of K steps: each block's (B, K) inputs are transposed to time-major in
-    # cache (a whole-array transpose costs ~30% of an HH run), and with `chunk_size` the blocks are
-    # the truncation chunks: every block but the first starts from stop_gradient(state).
-    block = min(chunk_size, n_steps) if chunk_size is not None else block_size(n_steps, 256)
+    # cache (a whole-array transpose costs ~30% of an HH run) and checked for NaN/inf there, and
+    # with `chunk_size` the blocks are the truncation chunks: every block but the first starts
+    # from stop_gradient(state).
+    block = min(chunk_size or block or block_size(n_steps, 256), n_steps)
     n_blocks, tail = divmod(n_steps, block)
-    swap = lambda tree: jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), tree)  # noqa: E731
 
     def run_block(carry, xb, first):
         state, acc = carry
         if chunk_size is not None:
             state = jax.tree.map(lambda s: jnp.where(first, s, jax.lax.stop_gradient(s)), state)
-        carry, ys = jax.lax.scan(body, (state, acc), swap(xb))
-        return carry, swap(ys)
+        carry, ys = jax.lax.scan(body, (state, acc), _swap(check_finite_block(xb)))
+        return carry, _swap(ys)
 
     def outer(carry, b):
-        xb = jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, b * block, block, axis=1), inputs)
-        return run_block(carry, check_finite_block(xb), b == 0)
+        carry_new, ys = run_block(carry, _slice_time(inputs, b * block, block), b == 0)
+        return carry_new, (ys, carry[0])
 
-    carry, ys = jax.lax.scan(outer, (state0, acc0), jnp.arange(n_blocks))
-    ys = jax.tree.map(lambda a: jnp.moveaxis(a, 0, 1).reshape(a.shape[1], a.shape[0] * a.shape[2], *a.shape[3:]), ys)
+    carry, (ys, ckpts) = jax.lax.scan(outer, (state0, acc0), jnp.arange(n_blocks))
+    ys, tail_ckpt = _blocks_to_time(ys), carry[0]
     if tail:
-        x_tail = jax.tree.map(lambda a: a[:, n_blocks * block:], inputs)
-        carry, ys_tail = run_block(carry, check_finite_block(x_tail), n_blocks == 0)
+        carry, ys_tail = run_block(carry, jax.tree.map(lambda a: a[:, n_blocks * block:], inputs), n_blocks == 0)
         ys = jax.tree.map(lambda a, b: jnp.concatenate([a, b], axis=1), ys, ys_tail)
     final, acc = carry
+    if checkpoints:
+        return final, {**ys, **acc}, (ckpts, tail_ckpt)
     return final, {**ys, **acc}
 
 

@@ -313,9 +313,9 @@ def _solve_scan(s: HinesStructure, d, a, b, rhs):
 def _solve_impl(s: HinesStructure, d, a, b, rhs):
     """Hines elimination (leaves to root) and back substitution for one system (all args (N,)).
     The entries `a`, `b` of roots are never read."""
-    if _use_native(s, d.dtype):
-        from brainfuse_kernels import _native
-        return _native.cpu_kernels().hines_solve(s.parent, d, a, b, rhs)
+    kernels = _native_kernels(s, d.dtype)
+    if kernels is not None:
+        return kernels.hines_solve(s.parent, d, a, b, rhs)
     return (_solve_unrolled if s.unroll else _solve_scan)(s, d, a, b, rhs)
 
 
@@ -346,24 +346,26 @@ def _hines_bwd(s, res, g):
 _hines_solve.defvjp(_hines_fwd, _hines_bwd)
 
 
-def _use_native(s: HinesStructure, dtype) -> bool:
+def _native_kernels(s: HinesStructure, dtype):
+    """The compiled tree kernels (`brainfuse_kernels._native.CpuKernels`) if `s.native` allows them
+    and they run here for `dtype`, else None (the XLA forms)."""
     if s.native is False:
-        return False
+        return None
     from brainfuse_kernels import _native
     if _native.available(dtype):
-        return True
+        return _native.cpu_kernels()
     if s.native:
         raise RuntimeError("native=True: the compiled tree kernels are not available here (they need the CPU "
                            "backend, float32/float64 and a C++ compiler, $CXX or g++; BRAINFUSE_NATIVE=0 "
                            "disables them)")
-    return False
+    return None
 
 
 def _laplacian_impl(s: HinesStructure, g, v):
     g, v = jnp.broadcast_arrays(g, v)
-    if _use_native(s, v.dtype):
-        from brainfuse_kernels import _native
-        return _native.cpu_kernels().tree_laplacian(s.parent, g, v)
+    kernels = _native_kernels(s, v.dtype)
+    if kernels is not None:
+        return kernels.tree_laplacian(s.parent, g, v)
     nonroot = jnp.asarray(s.parent >= 0)
     p = np.maximum(s.parent, 0)
     flux = jnp.where(nonroot, g * (v - v[..., p]), jnp.zeros((), v.dtype))  # from each node to its parent
