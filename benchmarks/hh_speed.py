@@ -11,9 +11,15 @@ line, through `_harness.run_child`):
 - `c_loop`: the same maths as a hand-fused C loop (float32, `expf`), written and built here with
   `gcc -O3 -march=native -ffast-math`, timed inside the C program (clock_gettime of the process
   CPU clock, or the monotonic clock with `--clock wall`, around the time loop only);
-- `ours_xla`: `bf.simulate(bf.HH(scheme="exp_euler"), ..., record=bf.Total("output"))` in one
-  jitted function (inputs (N, T) broadcast from the (N,) current inside it);
-- `ours_xla_f64`: the same in float64 (the accuracy reference: same scheme, exact exponentials);
+- `ours_xla`: `bf.simulate(bf.HH(scheme="exp_euler", decay="pade"), state0, current, DT, n_steps=T,
+  record=bf.Total("output"))` in one jitted function: the (N,) current held constant, as in the
+  naive version and the C loop; the decays exp(-z) by the [2/3] Pade approximant;
+- `ours_xla_exact`: the same with exact exponential decays (`decay="exp"`, the default);
+- `ours_xla_series`: as `ours_xla`, the inputs an (N, T) array broadcast from the current inside
+  the jitted function (what the input stream costs);
+- `ours_xla_fastexp`: exact decays, every exp replaced by the polynomial `fast_exp`;
+- `ours_xla_f64`: `ours_xla_exact` in float64 (the accuracy reference: same scheme, exact
+  exponentials);
 - `ours_pallas`: `backend="pallas"`; on CPU the kernels run with `interpret=True` (emulation,
   not a speed path), so only at a small size;
 - anchors: NEURON and NEURON+CoreNEURON (hh_population's workers: backward Euler, float64),
@@ -75,10 +81,16 @@ EDGE = (6.0, 6.5)  # uA/cm2: the bistable edge (a few spikes vs tonic firing)
 IMPLS = {
     "naive": ("naive JAX (jit + lax.scan, hh_population.naive_hh)", "jax", "exp. Euler", None),
     "c_loop": ("hand-fused C loop (gcc -O3 -march=native -ffast-math, expf)", "c", "exp. Euler", None),
-    "ours_xla": ("brainfuse_jax simulate, HH(scheme=\"exp_euler\"), XLA", "jax", "exp. Euler", None),
-    "ours_xla_fastexp": ("brainfuse_jax simulate, HH(scheme=\"exp_euler\", fast_exp=True), XLA", "jax",
-                         "exp. Euler", None),
-    "ours_xla_f64": ("brainfuse_jax simulate, float64 (accuracy reference)", "jax", "exp. Euler", None),
+    "ours_xla": ("brainfuse_jax simulate(..., n_steps=T), HH(scheme=\"exp_euler\", decay=\"pade\"), XLA", "jax",
+                 "exp. Euler, Pade decays", None),
+    "ours_xla_exact": ("brainfuse_jax simulate(..., n_steps=T), HH(scheme=\"exp_euler\") (exact exp decays), XLA",
+                       "jax", "exp. Euler", None),
+    "ours_xla_series": ("brainfuse_jax simulate, decay=\"pade\", inputs as an (N, T) array, XLA", "jax",
+                        "exp. Euler, Pade decays", None),
+    "ours_xla_fastexp": ("brainfuse_jax simulate(..., n_steps=T), HH(scheme=\"exp_euler\", fast_exp=True), XLA",
+                         "jax", "exp. Euler", None),
+    "ours_xla_f64": ("brainfuse_jax simulate, float64, exact exp decays (accuracy reference)", "jax", "exp. Euler",
+                     None),
     "ours_pallas": ("brainfuse_jax simulate(backend=\"pallas\"): interpret mode (CPU emulation; "
                     "not a speed path)", "jax", "exp. Euler", None),
     "neuron": ("NEURON (hh)", "anchor", "backward Euler (NEURON)", None),
@@ -360,6 +372,12 @@ def _ours_kwargs(name):
     return {}
 
 
+def _ours_decay(name):
+    """The model options of each of our rows: Pade decays unless the row is about exact ones."""
+    return {"ours_xla_exact": {}, "ours_xla_f64": {}, "ours_xla_fastexp": dict(fast_exp=True)}.get(
+        name, dict(decay="pade"))
+
+
 def _ours_model(bf, g=None, **kw):
     g = (GNA, GK, GL) if g is None else g
     return bf.HH(g_na=g[0], g_k=g[1], g_l=g[2], e_na=ENA, e_k=EK, e_l=EL, c_m=CM,
@@ -391,15 +409,18 @@ def worker_fwd_jax(name, n, n_steps, repeats, trace_steps):
             info["trace"] = np.concatenate([np.full((n, 1), V0, tr.dtype), tr], axis=1)
     else:
         import brainfuse_jax as bf
-        model = _ours_model(bf, **(dict(fast_exp=True) if name == "ours_xla_fastexp" else {}))
+        model = _ours_model(bf, **_ours_decay(name))
         state0 = model.init_state((n,), dtype=dtype, v0=V0)
         kw = _ours_kwargs(name)
 
         def make(T, record):
             @jax.jit
             def run(model, state0, current):
-                xs = jnp.broadcast_to(current[:, None], (n, T))
-                final, rec = bf.simulate(model, state0, xs, DT, record=record, **kw)
+                if name == "ours_xla_series":
+                    final, rec = bf.simulate(model, state0, jnp.broadcast_to(current[:, None], (n, T)), DT,
+                                             record=record, **kw)
+                else:
+                    final, rec = bf.simulate(model, state0, current, DT, n_steps=T, record=record, **kw)
                 return final["v"], rec
             return run
         if name == "ours_pallas":
@@ -584,10 +605,9 @@ def _grad_fns(name, n, T):
         name, adj.DirectAdjoint)()
     state0 = _ours_model(bf).init_state((n,), dtype=dtype, v0=V0)
 
-    def loss(g, current):
-        model = _ours_model(bf, g)
-        xs = jnp.broadcast_to(current[:, None], (n, T))
-        _, sv = bf.simulate(model, state0, xs, DT, record=bf.Total("v"), adjoint=adjoint)
+    def loss(g, current):  # every row (the float64 reference too) with Pade decays, the current held
+        model = _ours_model(bf, g, decay="pade")
+        _, sv = bf.simulate(model, state0, current, DT, n_steps=T, record=bf.Total("v"), adjoint=adjoint)
         return jnp.mean(sv) / T
     return jax.jit(loss), jax.jit(jax.value_and_grad(loss)), (g0, current)
 

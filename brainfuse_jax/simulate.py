@@ -73,6 +73,48 @@ def _normalize_record(record: RecordSpec):
     return (False, items)
 
 
+class _HeldInput(AbstractNeuron):
+    """`model` with a constant input `held` (simulate's `n_steps=`): its step ignores the per-step
+    input (a zero-size array, so the time loops read nothing) and reads `held`, a leaf of the
+    model, so that every adjoint differentiates it like a parameter (its gradient is the sum of
+    the per-step input gradients)."""
+
+    model: AbstractNeuron
+    held: PyTree
+
+    def init_state(self, batch_shape, dtype=None):
+        return self.model.init_state(batch_shape, dtype)
+
+    def input_shape(self, state):
+        return (self.model.input_shape(state)[0], 0)
+
+    def step(self, state, x, dt):
+        return self.model.step(state, self.held, dt)
+
+
+def _hold(model: AbstractNeuron, state0: State, inputs, n_steps):
+    """The model and (B, T, 0) dummy inputs of simulate's `n_steps=` form, after checking the held
+    inputs (one step's worth: shape `model.input_shape(state0)`)."""
+    if not isinstance(n_steps, int) or isinstance(n_steps, bool) or n_steps <= 0:
+        raise ValueError(f"n_steps must be a positive int (time steps) or None, got {n_steps!r}")
+    leaves = jax.tree_util.tree_leaves(inputs)
+    if not leaves:
+        raise ValueError("inputs must hold at least one array of shape (B, ...)")
+    expected = model.input_shape(state0)
+    if len(expected) == 0:
+        raise ValueError("the state has no batch axis; create it with init_state(batch_shape=(B,))")
+    dtype = jnp.result_type(*jax.tree.leaves(state0))
+    for leaf in leaves:
+        if not jnp.issubdtype(jnp.result_type(leaf), jnp.number):
+            raise TypeError(f"inputs must be numeric, got dtype {jnp.result_type(leaf)}")
+        if tuple(jnp.shape(leaf)) != expected:
+            raise ValueError(f"with n_steps, inputs are held constant and have no time axis: shape {expected} "
+                             f"(the state's batch shape); got {tuple(jnp.shape(leaf))}")
+    inputs = jax.tree.map(lambda a: a if jnp.issubdtype(a.dtype, jnp.inexact) else a.astype(dtype), inputs)
+    inputs = check_finite(inputs, "inputs") if is_concrete(inputs) else check_finite_block(inputs)
+    return _HeldInput(model, inputs), jnp.zeros((expected[0], n_steps, 0), dtype)
+
+
 def _check_inputs(model: AbstractNeuron, state0: State, inputs):
     leaves = jax.tree_util.tree_leaves(inputs)
     if not leaves:
@@ -108,6 +150,7 @@ def simulate(
     inputs: Float[ArrayLike, "B T *rest"] | PyTree,
     dt: Float[ArrayLike, ""],
     *,
+    n_steps: int | None = None,
     record: RecordSpec = "output",
     chunk_size: int | None = None,
     remat: bool = False,
@@ -123,6 +166,10 @@ def simulate(
       t*dt to (t+1)*dt using `inputs[:, t]` (NEURON's convention for played vectors). Units are the
       model's (uA/cm2 for conductance-based neurons).
     - `dt`: time step in ms, > 0.
+    - `n_steps`: if given, `inputs` has no time axis (shape `(B, ...)`, one step's input) and is
+      held constant for `n_steps` steps (a DC current, as NEURON's IClamp over the whole run).
+      Cheaper than an equal `(B, T)` array: the time loop reads no input. Gradients w.r.t. such
+      inputs are the sums over time of the per-step ones.
     - `record`: what to return, sampled *after* each step (t = dt, 2 dt, ..., T dt):
       `"output"` (default; spikes for most neurons), a state path such as `"v"` or `"na.m"`,
       a callable `(state, output) -> pytree`, `Total(entry)` (summed over time: shape `(B, ...)`,
@@ -153,7 +200,13 @@ def simulate(
     python_dt = float(dt) if isinstance(dt, (int, float)) and not isinstance(dt, bool) else None
     dt = check_dt(dt)
     inputs = jax.tree.map(jnp.asarray, inputs)
-    n_steps = _check_inputs(model, state0, inputs)
+    if n_steps is None:
+        n_steps = _check_inputs(model, state0, inputs)
+    elif backend == "pallas":  # the kernels stream (B, T) inputs
+        held = _hold(model, state0, inputs, n_steps)[0].held
+        inputs = jax.tree.map(lambda a: jnp.broadcast_to(a[:, None], (a.shape[0], n_steps, *a.shape[1:])), held)
+    else:
+        model, inputs = _hold(model, state0, inputs, n_steps)
     if chunk_size is not None:
         if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size <= 0:
             raise ValueError(f"chunk_size must be a positive int (steps) or None, got {chunk_size!r}")

@@ -120,3 +120,79 @@ def test_step_is_usable_on_its_own():
     assert s1["v"].shape == (2, 3) and spike.shape == (2, 3)
     _, rec = bf.simulate(model, s, jnp.ones((2, 5, 3)), DT, record="v")
     assert rec.shape == (2, 5, 3)
+
+
+# ---- constant inputs: simulate(..., n_steps=T) ----------------------------------------------------
+def _held_models():
+    return [bf.HH(scheme="exp_euler", decay="pade"), bf.HH(), bf.LIF(), bf.PospischilIB(scheme="exp_euler")]
+
+
+@pytest.mark.parametrize("model", _held_models(), ids=["hh_pade", "hh_neuron", "lif", "ib"])
+def test_held_inputs_equal_a_constant_time_series(x64, model):
+    n, t = 5, 700
+    s0 = model.init_state(n)
+    current = jnp.linspace(0.5, 14.0, n) * (2.0 if isinstance(model, bf.LIF) else 1.0)
+    record = {"v": "v", "n": bf.Total("output")}
+    held = bf.simulate(model, s0, current, DT, n_steps=t, record=record)
+    series = bf.simulate(model, s0, jnp.broadcast_to(current[:, None], (n, t)), DT, record=record)
+    for a, b in zip(jax.tree.leaves(held), jax.tree.leaves(series)):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("adjoint", [bf.CheckpointAdjoint(), bf.CheckpointAdjoint(every=7), bf.DirectAdjoint(),
+                                     bf.ForwardMode()])
+def test_held_inputs_gradients(x64, adjoint):
+    """d loss / d (held current) = the time sum of d loss / d (current at each step); parameter
+    gradients are unchanged."""
+    model = bf.HH(scheme="exp_euler", decay="pade")
+    n, t = 4, 600
+    s0 = model.init_state(n)
+
+    def loss(g_na, current, held):
+        m = bf.HH(g_na=g_na, scheme="exp_euler", decay="pade")
+        x = current if held else jnp.broadcast_to(current[:, None], (n, t))
+        v = bf.simulate(m, s0, x, DT, n_steps=t if held else None, record="v", adjoint=adjoint)[1]
+        return jnp.mean(v ** 2)
+
+    current = jnp.linspace(2.0, 12.0, n)
+    argnums = (0,) if isinstance(adjoint, bf.ForwardMode) else (0, 1)
+    g_held = jax.grad(loss, argnums=argnums)(120.0, current, True)
+    g_ref = jax.grad(loss, argnums=argnums)(120.0, current, False)
+    for a, b in zip(g_held, g_ref):
+        np.testing.assert_allclose(a, b, rtol=1e-9)
+    if not isinstance(adjoint, bf.ForwardMode):  # and against finite differences
+        h, e = 1e-5, jnp.zeros(n).at[2].set(1.0)
+        fd = (loss(120.0, current + h * e, True) - loss(120.0, current - h * e, True)) / (2 * h)
+        np.testing.assert_allclose(g_held[1][2], fd, rtol=1e-6)
+
+
+def test_held_inputs_jit_vmap_and_pallas():
+    model = bf.HH(scheme="exp_euler", decay="pade")
+    n, t = 3, 300
+    s0 = model.init_state(n, dtype=jnp.float32)
+    run = lambda c: bf.simulate(model, s0, c, DT, n_steps=t, record="v")[1]  # noqa: E731
+    currents = jnp.stack([jnp.full(n, 5.0), jnp.linspace(0.0, 20.0, n)])
+    swept = jax.jit(jax.vmap(run))(currents)
+    assert swept.shape == (2, n, t)
+    np.testing.assert_allclose(swept[1], run(currents[1]), rtol=1e-5, atol=1e-4)
+    pallas = bf.simulate(model, s0, currents[1], DT, n_steps=t, record="v", backend="pallas")[1]
+    np.testing.assert_allclose(pallas, swept[1], rtol=1e-5, atol=1e-4)
+
+
+def test_held_inputs_bad_input():
+    model = bf.HH()
+    s0 = model.init_state(3)
+    for bad in (0, -5, 2.5, True, "10"):
+        with pytest.raises(ValueError, match="n_steps must be a positive int"):
+            bf.simulate(model, s0, jnp.ones(3), DT, n_steps=bad)
+    with pytest.raises(ValueError, match=r"held constant and have no time axis: shape \(3,\)"):
+        bf.simulate(model, s0, jnp.ones((3, 10)), DT, n_steps=10)
+    with pytest.raises(ValueError, match=r"shape \(3,\)"):
+        bf.simulate(model, s0, jnp.ones(4), DT, n_steps=10)
+    with pytest.raises(TypeError, match="inputs must be numeric"):
+        bf.simulate(model, s0, jnp.ones(3, bool), DT, n_steps=10)
+    with pytest.raises(ValueError, match="inputs must be finite"):
+        bf.simulate(model, s0, jnp.array([1.0, jnp.nan, 2.0]), DT, n_steps=10)
+    run = eqx.filter_jit(lambda c: bf.simulate(model, s0, c, DT, n_steps=10)[1])
+    with pytest.raises(eqx.EquinoxRuntimeError, match="inputs must be finite"):
+        jax.block_until_ready(run(jnp.array([1.0, jnp.inf, 2.0])))

@@ -38,12 +38,14 @@ class Instantaneous(NamedTuple):
 
 class GateKinetics(NamedTuple):
     """What integrators use: steady state and time constant (ms), temperature already applied.
-    `tau` is None for an `Instantaneous` gate. `rate` = 1/tau (1/ms) when the channel gives it
-    directly (alpha + beta), so that integrators need not divide twice."""
+    `tau` is None for an `Instantaneous` gate. `rate` = 1/tau (1/ms) and `alpha` = inf/tau
+    (1/ms) when the channel gives them directly (alpha + beta and alpha), so that integrators need
+    not divide twice."""
 
     inf: Array
     tau: Array | None
     rate: Array | None = None
+    alpha: Array | None = None
 
 
 class Channel(eqx.Module):
@@ -121,7 +123,7 @@ class Channel(eqx.Module):
             phi = jnp.asarray(self.temperature_factor(celsius, name), v.dtype)
             if isinstance(r, AlphaBeta):
                 total = r.alpha + r.beta
-                out[name] = GateKinetics(r.alpha / total, 1.0 / (phi * total), phi * total)
+                out[name] = GateKinetics(r.alpha / total, 1.0 / (phi * total), phi * total, phi * r.alpha)
             elif isinstance(r, InfTau):
                 out[name] = GateKinetics(r.inf, r.tau / phi)
             else:
