@@ -155,11 +155,18 @@ def checkpointed_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
                                  block=every, checkpoints=True)
         return (final, rec), saved
 
-    def block_backward(p, dt_, start, ckpt, xb, ct_rec, ct_tot, carry):
+    def block_backward(p, want, dt_, start, ckpt, xb, ct_rec, ct_tot, carry):
         """Reverse over the block of steps starting at `start` from `ckpt`, the state entering it:
-        the block's states are recomputed (stored time-major, O(K) states), then walked backwards
-        with each step's VJP (which recomputes that step's intermediates in registers: storing
-        them instead, or storing every state, costs more in memory traffic than it saves)."""
+        the block's states are recomputed (stored time-major, O(K) states), then walked back with
+        each step's VJP (which recomputes that step's intermediates in registers: storing them
+        instead, or storing every state, costs more in memory traffic than it saves).
+
+        `want = (indices of the differentiated leaves of p, inputs differentiated?, dt
+        differentiated?)`: only those cotangents are computed. (A cotangent of a scalar parameter
+        is a sum over the neurons at every step; computing all of them doubled the cost of a
+        reverse HH step.)"""
+        idx, want_x, want_dt = want
+        p_leaves, p_def = jax.tree.flatten(p)
         xs = _swap(xb)
         states = jax.lax.scan(lambda s, x: (step_records(p, s, x, dt_)[0], s), ckpt, xs)[1]
         length = jax.tree.leaves(xs)[0].shape[0]
@@ -167,12 +174,23 @@ def checkpointed_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
         def rev_body(carry, inp):
             adj, gp, gdt = carry
             k, ct, s, x = inp
-            dp, ds, dx, ddt = jax.vjp(step_records, p, s, x, dt_)[1]((adj, ct, ct_tot))
+
+            def f(diff, s_, *rest):
+                leaves = list(p_leaves)
+                for j, i in enumerate(idx):
+                    leaves[i] = diff[j]
+                return step_records(jax.tree.unflatten(p_def, leaves), s_, rest[0] if want_x else x,
+                                    rest[-1] if want_dt else dt_)
+
+            primals = ([p_leaves[i] for i in idx], s, *([x] if want_x else []), *([dt_] if want_dt else []))
+            cts = jax.vjp(f, *primals)[1]((adj, ct, ct_tot))
+            dp, ds = cts[0], cts[1]
             if truncate:  # the state entering step t (t > 0, t % K == 0) was stop_gradient-ed
                 t = start + k
                 cut = (t > 0) & (t % every == 0)
                 ds = jax.tree.map(lambda a: a if a.dtype == jax.dtypes.float0 else jnp.where(cut, 0.0, a), ds)
-            return (ds, _add(gp, dp), gdt + ddt), dx
+            return (ds, [a + b for a, b in zip(gp, dp)], gdt + cts[-1] if want_dt else gdt), \
+                (cts[2] if want_x else None)
 
         carry, dxs = jax.lax.scan(rev_body, carry, (jnp.arange(length), _swap(ct_rec), states, xs), reverse=True)
         return carry, _swap(dxs)
@@ -182,21 +200,28 @@ def checkpointed_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
         return run(p, state0_, inputs_, dt_)
 
     def unroll_fwd(p, state0_, inputs_, dt_):
-        out, saved = forward_saving(p, state0_, inputs_, dt_)
-        return out, (saved, p, inputs_, dt_)
+        values = jax.tree.map(lambda leaf: leaf.value, (p, state0_, inputs_, dt_))
+        want = (tuple(i for i, leaf in enumerate(jax.tree.leaves(p)) if leaf.perturbed),
+                any(leaf.perturbed for leaf in jax.tree.leaves(inputs_)), dt_.perturbed)
+        out, saved = forward_saving(*values)
+        return out, (saved, values[0], values[2], values[3], want)
 
     def unroll_bwd(res, cts):
-        saved, p, inputs_, dt_ = res
+        saved, p, inputs_, dt_, want = res
+        idx, want_x, _ = want
+        cts = jax.tree.map(lambda c: jnp.zeros(c.aval.shape, c.aval.dtype) if isinstance(c, SymbolicZero) else c,
+                           cts, is_leaf=lambda c: isinstance(c, SymbolicZero))
         ct_final, ct_out = cts
         ct_rec = {k: ct_out[k] for k in per_step}
         ct_tot = {k: ct_out[k] for k in totals}
-        carry = (ct_final, jax.tree.map(_zeros_ct, p), jnp.zeros_like(dt_))
+        p_leaves, p_def = jax.tree.flatten(p)
+        carry = (ct_final, [jnp.zeros_like(p_leaves[i]) for i in idx], jnp.zeros_like(dt_))
         ckpts, tail_ckpt = saved
 
         def block(carry, start, size, ckpt):
             # checked here too: under grad alone the forward's last block is dead code (only the
             # primal output needs it), and so is its check
-            return block_backward(p, dt_, start, ckpt, check_finite_block(_slice_time(inputs_, start, size)),
+            return block_backward(p, want, dt_, start, ckpt, check_finite_block(_slice_time(inputs_, start, size)),
                                   _slice_time(ct_rec, start, size), ct_tot, carry)
 
         dx_tail = None
@@ -207,12 +232,18 @@ def checkpointed_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
             return block(carry, b * every, every, jax.tree.map(lambda c: c[b], ckpts))
 
         (adj, gp, gdt), dxs = jax.lax.scan(body, carry, jnp.arange(n_blocks), reverse=True)
-        dx = _blocks_to_time(dxs)
-        if tail:
-            dx = jax.tree.map(lambda a, b: jnp.concatenate([a, b], axis=1), dx, dx_tail)
-        return gp, adj, dx, gdt
+        if want_x:
+            dx = _blocks_to_time(dxs)
+            if tail:
+                dx = jax.tree.map(lambda a, b: jnp.concatenate([a, b], axis=1), dx, dx_tail)
+        else:
+            dx = jax.tree.map(jnp.zeros_like, inputs_)
+        grads = [jnp.zeros_like(leaf) for leaf in p_leaves]
+        for j, i in enumerate(idx):
+            grads[i] = gp[j]
+        return jax.tree.unflatten(p_def, grads), adj, dx, gdt
 
-    unroll.defvjp(unroll_fwd, unroll_bwd)
+    unroll.defvjp(unroll_fwd, unroll_bwd, symbolic_zeros=True)
     final, rec = unroll(params, state0, inputs, jnp.asarray(dt, jnp.result_type(*jax.tree.leaves(inputs))))
     return final, {names[k]: v for k, v in rec.items()}
 
