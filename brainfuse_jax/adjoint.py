@@ -105,6 +105,14 @@ def _add(a, b):
     return jax.tree.map(lambda u, v: u if u.dtype == jax.dtypes.float0 else u + v, a, b)
 
 
+def _with_leaves(tree, idx, values):
+    """`tree` with its leaves number `idx[j]` replaced by `values[j]`."""
+    leaves, treedef = jax.tree.flatten(tree)
+    for j, i in enumerate(idx):
+        leaves[i] = values[j]
+    return jax.tree.unflatten(treedef, leaves)
+
+
 def _swap(tree):
     return jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), tree)
 
@@ -166,7 +174,7 @@ def checkpointed_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
         is a sum over the neurons at every step; computing all of them doubled the cost of a
         reverse HH step.)"""
         idx, want_x, want_dt = want
-        p_leaves, p_def = jax.tree.flatten(p)
+        p_leaves = jax.tree.leaves(p)
         xs = _swap(xb)
         states = jax.lax.scan(lambda s, x: (step_records(p, s, x, dt_)[0], s), ckpt, xs)[1]
         length = jax.tree.leaves(xs)[0].shape[0]
@@ -176,10 +184,7 @@ def checkpointed_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
             k, ct, s, x = inp
 
             def f(diff, s_, *rest):
-                leaves = list(p_leaves)
-                for j, i in enumerate(idx):
-                    leaves[i] = diff[j]
-                return step_records(jax.tree.unflatten(p_def, leaves), s_, rest[0] if want_x else x,
+                return step_records(_with_leaves(p, idx, diff), s_, rest[0] if want_x else x,
                                     rest[-1] if want_dt else dt_)
 
             primals = ([p_leaves[i] for i in idx], s, *([x] if want_x else []), *([dt_] if want_dt else []))
@@ -214,7 +219,7 @@ def checkpointed_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
         ct_final, ct_out = cts
         ct_rec = {k: ct_out[k] for k in per_step}
         ct_tot = {k: ct_out[k] for k in totals}
-        p_leaves, p_def = jax.tree.flatten(p)
+        p_leaves = jax.tree.leaves(p)
         carry = (ct_final, [jnp.zeros_like(p_leaves[i]) for i in idx], jnp.zeros_like(dt_))
         ckpts, tail_ckpt = saved
 
@@ -238,10 +243,7 @@ def checkpointed_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
                 dx = jax.tree.map(lambda a, b: jnp.concatenate([a, b], axis=1), dx, dx_tail)
         else:
             dx = jax.tree.map(jnp.zeros_like, inputs_)
-        grads = [jnp.zeros_like(leaf) for leaf in p_leaves]
-        for j, i in enumerate(idx):
-            grads[i] = gp[j]
-        return jax.tree.unflatten(p_def, grads), adj, dx, gdt
+        return _with_leaves(jax.tree.map(jnp.zeros_like, p), idx, gp), adj, dx, gdt
 
     unroll.defvjp(unroll_fwd, unroll_bwd, symbolic_zeros=True)
     final, rec = unroll(params, state0, inputs, jnp.asarray(dt, jnp.result_type(*jax.tree.leaves(inputs))))
@@ -288,22 +290,25 @@ def forward_mode_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
     def seeds_for(p, perturbed, state0_, inputs_, dt_):
         """One tangent direction per differentiated leaf, seeded with ones over the whole leaf
         (stacked on a leading axis), and the indices of those leaves."""
-        p_leaves, p_def = jax.tree.flatten(p)
+        p_leaves = jax.tree.leaves(p)
         idx = [i for i, q in enumerate(perturbed) if q]
         if any(jnp.ndim(p_leaves[i]) for i in idx):
             check_elementwise(lambda s, x: step_records(p, s, x, dt_), state0_,
                               jax.tree.map(lambda a: a[:, 0], inputs_), "adjoint=ForwardMode() with per-neuron "
                               "parameters")
-        seeds = []
-        for i in idx:
-            t = [jnp.zeros_like(q) for q in p_leaves]
-            t[i] = jnp.ones_like(p_leaves[i])
-            seeds.append(jax.tree.unflatten(p_def, t))
-        return jax.tree.map(lambda *a: jnp.stack(a), *seeds), idx
+        diff = [p_leaves[i] for i in idx]
+        seeds = [jnp.stack([(jnp.ones_like if j == k else jnp.zeros_like)(d) for k in range(len(idx))])
+                 for j, d in enumerate(diff)]
+        return (seeds, tuple(idx)), idx
 
     def tangent_step(p, seeds, s, ds, x, dt_):
-        """The step and its derivative along every seeded direction (the primal computed once)."""
-        jvp = jax.vmap(lambda dp, ds_: jax.jvp(lambda q, s_: step_records(q, s_, x, dt_), (p, s), (dp, ds_)),
+        """The step and its derivative along every seeded direction (the primal computed once),
+        differentiated w.r.t. the seeded leaves only: zero tangents of the others (say, the
+        temperature, which feeds every rate) would still be propagated, as batched arrays."""
+        seeds, idx = seeds
+        diff = [jax.tree.leaves(p)[i] for i in idx]
+        jvp = jax.vmap(lambda dd, ds_: jax.jvp(lambda d, s_: step_records(_with_leaves(p, idx, d), s_, x, dt_),
+                                               (diff, s), (dd, ds_)),
                        in_axes=(0, 0), out_axes=(None, 0))
         return jvp(seeds, ds)
 
@@ -313,11 +318,7 @@ def forward_mode_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
                 for k, a in enumerate(acc)]
 
     def gradients(p, idx, acc):
-        p_leaves, p_def = jax.tree.flatten(p)
-        grads = [jnp.zeros_like(q) for q in p_leaves]
-        for k, i in enumerate(idx):
-            grads[i] = acc[k]
-        return jax.tree.unflatten(p_def, grads)
+        return _with_leaves(jax.tree.map(jnp.zeros_like, p), idx, acc)
 
     def unroll_fwd(p, state0_, inputs_, dt_):
         if any(leaf.perturbed for leaf in jax.tree.leaves((state0_, inputs_, dt_))):

@@ -97,16 +97,9 @@ def _hold(model: AbstractNeuron, state0: State, inputs, n_steps):
     inputs (one step's worth: shape `model.input_shape(state0)`)."""
     if not isinstance(n_steps, int) or isinstance(n_steps, bool) or n_steps <= 0:
         raise ValueError(f"n_steps must be a positive int (time steps) or None, got {n_steps!r}")
-    leaves = jax.tree_util.tree_leaves(inputs)
-    if not leaves:
-        raise ValueError("inputs must hold at least one array of shape (B, ...)")
-    expected = model.input_shape(state0)
-    if len(expected) == 0:
-        raise ValueError("the state has no batch axis; create it with init_state(batch_shape=(B,))")
+    leaves, expected = _input_leaves(model, state0, inputs, "(B, ...)")
     dtype = jnp.result_type(*jax.tree.leaves(state0))
     for leaf in leaves:
-        if not jnp.issubdtype(jnp.result_type(leaf), jnp.number):
-            raise TypeError(f"inputs must be numeric, got dtype {jnp.result_type(leaf)}")
         if tuple(jnp.shape(leaf)) != expected:
             raise ValueError(f"with n_steps, inputs are held constant and have no time axis: shape {expected} "
                              f"(the state's batch shape); got {tuple(jnp.shape(leaf))}")
@@ -115,21 +108,28 @@ def _hold(model: AbstractNeuron, state0: State, inputs, n_steps):
     return _HeldInput(model, inputs), jnp.zeros((expected[0], n_steps, 0), dtype)
 
 
-def _check_inputs(model: AbstractNeuron, state0: State, inputs):
+def _input_leaves(model: AbstractNeuron, state0: State, inputs, form: str):
+    """The leaves of `inputs` (at least one, all numeric) and one step's input shape."""
     leaves = jax.tree_util.tree_leaves(inputs)
     if not leaves:
-        raise ValueError("inputs must hold at least one array of shape (B, T, ...)")
+        raise ValueError(f"inputs must hold at least one array of shape {form}")
     state_shape = model.input_shape(state0)
     if len(state_shape) == 0:
         raise ValueError("the state has no batch axis; create it with init_state(batch_shape=(B,))")
+    for leaf in leaves:
+        if not jnp.issubdtype(jnp.result_type(leaf), jnp.number):
+            raise TypeError(f"inputs must be numeric, got dtype {jnp.result_type(leaf)}")
+    return leaves, state_shape
+
+
+def _check_inputs(model: AbstractNeuron, state0: State, inputs):
+    leaves, state_shape = _input_leaves(model, state0, inputs, "(B, T, ...)")
     n_steps = None
     for leaf in leaves:
         shape = tuple(jnp.shape(leaf))
         if len(shape) < 2:
             raise ValueError(f"inputs must have shape (B, T, ...) = (batch, time, ...); got {shape} "
                              "(missing time axis?)")
-        if not jnp.issubdtype(jnp.result_type(leaf), jnp.number):
-            raise TypeError(f"inputs must be numeric, got dtype {jnp.result_type(leaf)}")
         expected = (state_shape[0], shape[1], *state_shape[1:])
         if shape != expected:
             raise ValueError(f"inputs must have shape {expected} = (B, T, *state batch dims) to match "
