@@ -88,10 +88,10 @@ def pade_decay(z: Float[ArrayLike, "*s"]) -> tuple[Float[Array, "*s"], Float[Arr
         p = 1 - 2z/5 + z^2/20,   q = 1 + 3z/5 + 3z^2/20 + z^3/60,   s = 1 + z/10 + z^2/60.
 
     An exponential-Euler update x + (x_inf - x)(1 - exp(-z)) becomes `(x p + x_inf z s) / q`: one
-    division (callers use `reciprocal(q)`), no transcendental function, no 0/0 at z = 0. For z >= 0: 0 < p/q < 1 (the update
-    is a convex combination of x and x_inf, so gates stay in [0, 1]) and p/q -> 0 as z -> inf
-    (L-stable: stable for any step, though p/q ~ 3/z decays more slowly than exp(-z) there, and
-    it is not monotone: it rises again between z = 4.8 and 18).
+    division (callers use `reciprocal(q)`), no transcendental function, no 0/0 at z = 0. For
+    z >= 0: 0 < p/q < 1 (the update is a convex combination of x and x_inf, so gates stay in
+    [0, 1]) and p/q -> 0 as z -> inf (L-stable: stable for any step, though p/q ~ 3/z decays
+    more slowly than exp(-z) there, and it is not monotone: it rises again between z = 4.8 and 18).
     Error of p/q against exp(-z) (the Pade remainder, ~1.4e-4 z^6 for small z): absolute 1.2e-10
     at z = 0.1, 2.5e-8 at 0.25 (relative 3.3e-8), 4.5e-5 at 1 (relative 1.2e-4); relative 7.6e-3
     at z = 2 and 9% at z = 3; at most 0.063 absolute (near z = 18). With HH at dt = 0.025 ms the

@@ -101,10 +101,6 @@ def _zeros_ct(x):
     return jnp.zeros(x.shape, jax.dtypes.float0)
 
 
-def _add(a, b):
-    return jax.tree.map(lambda u, v: u if u.dtype == jax.dtypes.float0 else u + v, a, b)
-
-
 def _with_leaves(tree, idx, values):
     """`tree` with its leaves number `idx[j]` replaced by `values[j]`."""
     leaves, treedef = jax.tree.flatten(tree)
