@@ -1182,7 +1182,9 @@ def render(R, P, machine, cmd, total_s, load_before, load_after, repeats):
                  "or -55 mV exactly makes the unguarded textbook rates 0/0 (naive, Jaxley), and whether it happens "
                  "depends on N and on how XLA fused the program. Jaxley's gradient is w.r.t. its own parameters "
                  "(S/cm2), so no error vs float64 is given. The float32 error of ours grows with N (more neurons "
-                 "near threshold, where the loss is most sensitive) and is the same for both adjoints.")
+                 "near threshold, where the loss is most sensitive) and is the same for both adjoints. All our "
+                 "gradient rows, the float64 reference included, use HH(scheme='exp_euler', decay='pade') with the "
+                 "current held (simulate(..., n_steps=T)), as the forward row `ours_xla`.")
     lines.append("- `naive` gradient: hh_population's `naive_hh` unchanged, with its module constants "
                  "GNA/GK/GL replaced by the traced conductances and its `lax.scan` wrapped to also sum V "
                  "(while tracing only); V traces for spike times the same way.")
