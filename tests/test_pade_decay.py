@@ -51,8 +51,8 @@ def test_hh_rates_equal_the_textbook_formulas(x64):
 
 
 def test_compiled_hh_step_has_two_exponentials():
-    """Two `exp` per neuron and step survive XLA (the shared y = exp(-(v+65)/80) is computed once for
-    both channels), none with decay="pade"; the exact decays add four (three gates and V)."""
+    """With decay="pade" the compiled step keeps two `exp` (the shared y = exp(-(v+65)/80), computed
+    once for both channels, and beta_m's); exact decays add four (three gates and V)."""
     def count(decay):
         model = bf.HH(scheme="exp_euler", decay=decay)
         state = model.init_state(16, dtype=jnp.float32)
