@@ -92,20 +92,19 @@ class _HeldInput(AbstractNeuron):
         return self.model.step(state, self.held, dt)
 
 
-def _hold(model: AbstractNeuron, state0: State, inputs, n_steps):
-    """The model and (B, T, 0) dummy inputs of simulate's `n_steps=` form, after checking the held
-    inputs (one step's worth: shape `model.input_shape(state0)`)."""
+def _held_inputs(model: AbstractNeuron, state0: State, inputs, n_steps):
+    """simulate's `n_steps=` inputs (one step's worth: shape `model.input_shape(state0)`), checked
+    and in a floating dtype."""
     if not isinstance(n_steps, int) or isinstance(n_steps, bool) or n_steps <= 0:
         raise ValueError(f"n_steps must be a positive int (time steps) or None, got {n_steps!r}")
     leaves, expected = _input_leaves(model, state0, inputs, "(B, ...)")
-    dtype = jnp.result_type(*jax.tree.leaves(state0))
     for leaf in leaves:
         if tuple(jnp.shape(leaf)) != expected:
             raise ValueError(f"with n_steps, inputs are held constant and have no time axis: shape {expected} "
                              f"(the state's batch shape); got {tuple(jnp.shape(leaf))}")
+    dtype = jnp.result_type(*jax.tree.leaves(state0))
     inputs = jax.tree.map(lambda a: a if jnp.issubdtype(a.dtype, jnp.inexact) else a.astype(dtype), inputs)
-    inputs = check_finite(inputs, "inputs") if is_concrete(inputs) else check_finite_block(inputs)
-    return _HeldInput(model, inputs), jnp.zeros((expected[0], n_steps, 0), dtype)
+    return check_finite(inputs, "inputs") if is_concrete(inputs) else check_finite_block(inputs)
 
 
 def _input_leaves(model: AbstractNeuron, state0: State, inputs, form: str):
@@ -202,11 +201,14 @@ def simulate(
     inputs = jax.tree.map(jnp.asarray, inputs)
     if n_steps is None:
         n_steps = _check_inputs(model, state0, inputs)
-    elif backend == "pallas":  # the kernels stream (B, T) inputs
-        held = _hold(model, state0, inputs, n_steps)[0].held
-        inputs = jax.tree.map(lambda a: jnp.broadcast_to(a[:, None], (a.shape[0], n_steps, *a.shape[1:])), held)
     else:
-        model, inputs = _hold(model, state0, inputs, n_steps)
+        held = _held_inputs(model, state0, inputs, n_steps)
+        if backend == "pallas":  # the kernels stream (B, T) inputs
+            inputs = jax.tree.map(lambda a: jnp.broadcast_to(a[:, None], (a.shape[0], n_steps, *a.shape[1:])), held)
+        else:  # the time loops read a zero-size (B, T, 0) input; the step reads `held`
+            batch = model.input_shape(state0)[0]
+            model = _HeldInput(model, held)
+            inputs = jnp.zeros((batch, n_steps, 0), jnp.result_type(*jax.tree.leaves(state0)))
     if chunk_size is not None:
         if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size <= 0:
             raise ValueError(f"chunk_size must be a positive int (steps) or None, got {chunk_size!r}")
