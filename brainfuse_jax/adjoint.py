@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 
+from . import _native_loop
 from ._validate import check_finite_block
 
 
@@ -45,7 +46,17 @@ class ForwardMode(eqx.Module):
     once, which is exact because neurons do not interact (checked: the step must be elementwise
     over neurons). Gradients w.r.t. the inputs or the initial state are not available: a
     `ValueError` says so if they are requested (use `CheckpointAdjoint`).
+
+    **Arguments:**
+    - `native`: on the CPU, run the sensitivities as one compiled loop generated from the model's
+      step (C++ built with the machine's compiler at first use and cached, called through XLA's
+      FFI; `brainfuse_jax._native_loop`). `None` (default): when it can (a compiler, a concrete
+      dt, states and records one number per neuron, parameters scalars or per neuron, inputs
+      `(B, T)`), else the XLA loop; `True`: always (`ValueError` where no compiler or backend
+      allows it); `False`: never.
     """
+
+    native: bool | None = eqx.field(static=True, default=None)
 
 
 class CheckpointAdjoint(eqx.Module):
@@ -267,8 +278,9 @@ def _unbroadcast(x, shape):
 
 
 def forward_mode_unroll(model, state0, inputs, dt, per_step: dict[str, Callable], totals: dict[str, Callable],
-                        n_steps: int, *, scan: Callable):
-    """As `checkpointed_unroll`, differentiated by `ForwardMode` (forward sensitivities)."""
+                        n_steps: int, *, scan: Callable, native: bool | None = None):
+    """As `checkpointed_unroll`, differentiated by `ForwardMode(native=native)` (forward
+    sensitivities)."""
     names, per_step, totals = _internal_names(per_step, totals)
     params, static = eqx.partition(model, eqx.is_inexact_array)
 
@@ -328,6 +340,13 @@ def forward_mode_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
         # the sensitivities are accumulated in this one pass (simulate's own unroll, run on the
         # (state, tangents) pair) and the backward pass only contracts.
         p, state0_, inputs_, dt_ = values
+        if _native_loop.usable(native):
+            idx = [i for i, q in enumerate(perturbed) if q]
+            got = _native_loop.run(eqx.combine(p, static), state0_, inputs_, dt, {}, totals, n_steps, idx,
+                                   required=native)
+            if got is not None:
+                final, tots, dfinal, dtots, _ = got
+                return (final, tots), (values, perturbed, (dfinal, dtots, idx))
         seeds, idx = seeds_for(p, perturbed, state0_, inputs_, dt_)
         pair = _TangentPair(lambda st, x, dt__: _pair_step(tangent_step, p, seeds, st, x, dt__))
         ds0 = jax.tree.map(lambda a: jnp.zeros((len(idx), *a.shape), a.dtype), state0_)
@@ -348,10 +367,18 @@ def forward_mode_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
             acc = [jnp.zeros(jax.tree.leaves(p)[i].shape, jax.tree.leaves(p)[i].dtype) for i in idx]
             acc = contract(acc, (ct_final, {k: ct_out[k] for k in totals}), (dfinal, dtots))
             return gradients(p, idx, acc), *zeros
+        ct_tot = {k: ct_out[k] for k in totals}
+        if _native_loop.usable(native):
+            idx = [i for i, q in enumerate(perturbed) if q]
+            got = _native_loop.run(eqx.combine(p, static), state0_, inputs_, dt, per_step, totals, n_steps, idx,
+                                   cts=jax.tree.leaves([ct_out[k] for k in per_step]), required=native)
+            if got is not None:
+                _, _, dfinal, dtots, acc = got
+                acc = [_unbroadcast(a, jnp.shape(jax.tree.leaves(p)[i])) for a, i in zip(acc, idx)]
+                return gradients(p, idx, contract(acc, (ct_final, ct_tot), (dfinal, dtots))), *zeros
         seeds, idx = seeds_for(p, perturbed, state0_, inputs_, dt_)
         ds0 = jax.tree.map(lambda s: jnp.zeros((len(idx), *s.shape), s.dtype), state0_)
         acc0 = [jnp.zeros(jax.tree.leaves(p)[i].shape, jax.tree.leaves(p)[i].dtype) for i in idx]
-        ct_tot = {k: ct_out[k] for k in totals}
 
         def body(carry, inp):
             s, ds, acc = carry

@@ -248,7 +248,8 @@ def _unroll(model, state0, inputs, dt, record, n_steps, chunk_size, remat, adjoi
         final, recorded = _import_kernels()(model, state0, check_finite_block(inputs), dt, per_step, totals, n_steps,
                                             adjoint.interval(n_steps, state0), truncate=chunk_size is not None)
     elif isinstance(adjoint, ForwardMode):
-        final, recorded = forward_mode_unroll(model, state0, inputs, dt, per_step, totals, n_steps, scan=_scan_unroll)
+        final, recorded = forward_mode_unroll(model, state0, inputs, dt, per_step, totals, n_steps, scan=_scan_unroll,
+                                               native=adjoint.native)
     elif isinstance(adjoint, CheckpointAdjoint):
         final, recorded = checkpointed_unroll(model, state0, inputs, dt, per_step, totals, n_steps,
                                               adjoint.interval(n_steps, state0), truncate=chunk_size is not None,

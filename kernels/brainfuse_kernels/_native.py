@@ -15,6 +15,7 @@ import ctypes
 import functools
 import hashlib
 import os
+import platform
 import shutil
 import subprocess
 import tempfile
@@ -32,24 +33,41 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("BRAINFUSE_CACHE", Path.home() / ".cache" / "brainfuse_jax"))
 
 
-def build_library() -> Path:
-    """Compile `tree_cpu.cc` (once per source / jaxlib / compiler) and return the library's path.
-    Raises `OSError` / `subprocess.CalledProcessError` if no compiler works."""
+def compile_library(source: str, stem: str, flags: tuple[str, ...] = ("-O3",)) -> Path:
+    """Compile the C++ `source` (with the XLA FFI headers) into a shared library in the cache, once
+    per source / flags / jaxlib / compiler / CPU, and return its path. Raises `OSError` /
+    `subprocess.CalledProcessError` if no compiler works."""
     cxx = os.environ.get("CXX", "g++")
     if shutil.which(cxx) is None:
         raise FileNotFoundError(f"no C++ compiler {cxx!r} on PATH (set $CXX)")
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True, check=True).stdout
-    key = hashlib.sha256(_SOURCE.read_bytes() + jax.lib.__version__.encode() + version.encode()).hexdigest()[:16]
-    out = _cache_dir() / f"libbf_tree_{key}.so"
+    key = hashlib.sha256("\0".join([source, *flags, jax.lib.__version__, version, _cpu()]).encode()).hexdigest()[:16]
+    out = _cache_dir() / f"lib{stem}_{key}.so"
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        tmp_lib = Path(tmp) / out.name
-        subprocess.run([cxx, "-O3", "-std=c++17", "-shared", "-fPIC", "-w", f"-I{jax.ffi.include_dir()}",
-                        str(_SOURCE), "-o", str(tmp_lib)], capture_output=True, text=True, check=True)
+        src, tmp_lib = Path(tmp) / f"{stem}.cc", Path(tmp) / out.name
+        src.write_text(source)
+        subprocess.run([cxx, *flags, "-std=c++17", "-shared", "-fPIC", "-w", f"-I{jax.ffi.include_dir()}",
+                        str(src), "-o", str(tmp_lib)], capture_output=True, text=True, check=True)
         os.replace(tmp_lib, out)  # atomic: concurrent builders leave one complete library
     return out
+
+
+@functools.cache
+def _cpu() -> str:
+    """What identifies this CPU for code built with -march=native (its model and flags)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor() or platform.machine()
+    return "\n".join(sorted({line for line in info if line.startswith(("model name", "flags"))}))
+
+
+def build_library() -> Path:
+    """Compile `tree_cpu.cc` and return the library's path (see `compile_library`)."""
+    return compile_library(_SOURCE.read_text(), "bf_tree")
 
 
 class CpuKernels:
@@ -95,4 +113,4 @@ def available(dtype) -> bool:
     return jax.default_backend() == "cpu" and np.dtype(dtype) in _SUFFIX and cpu_kernels() is not None
 
 
-__all__ = ["CpuKernels", "available", "build_library", "cpu_kernels"]
+__all__ = ["CpuKernels", "available", "build_library", "compile_library", "cpu_kernels"]
