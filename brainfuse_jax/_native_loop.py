@@ -89,8 +89,10 @@ def _per_neuron(model, state0, inputs, dt, per_step: dict[str, Callable], totals
 
     xs = [x for x, h in zip(x_leaves, held) if not h]
     from .adjoint import _ACROSS_NEURONS, primitive_names
-    if primitive_names(jax.make_jaxpr(records)(p_leaves, s_leaves, [x[:, 0] for x in xs])) & _ACROSS_NEURONS:
-        raise Unsupported("neurons that interact")
+    across = primitive_names(jax.make_jaxpr(records)(p_leaves, s_leaves, [x[:, 0] for x in xs])) & _ACROSS_NEURONS
+    if across:
+        raise Unsupported(f"operations on arrays in the step ({', '.join(sorted(across))}: neurons that interact, "
+                          "or rate tables)")
     _, recs, tots = jax.eval_shape(lambda: records(p_leaves, s_leaves, [x[:, 0] for x in xs]))
     if any(a.shape != batch for a in recs + tots) or (idx and any(not jnp.issubdtype(a.dtype, jnp.inexact)
                                                                   for a in recs + tots)):
@@ -117,7 +119,8 @@ def run(model, state0, inputs, dt, per_step, totals, n_steps, idx, cts=(), *, re
         if required:
             raise ValueError(f"ForwardMode(native=True) cannot run this simulation as a native loop: {err} (it needs "
                              "a concrete dt, states and records of one number per neuron of a batch (B,), parameters "
-                             "that are scalars or per neuron, inputs (B, T), and neurons that do not interact); use "
+                             "that are scalars or per neuron, inputs (B, T), and a step of scalar operations per "
+                             "neuron); use "
                              "native=None to fall back to XLA") from None
         return None
     s_def = jax.tree.structure(state0)

@@ -58,6 +58,10 @@ class ForwardMode(eqx.Module):
 
     native: bool | None = eqx.field(static=True, default=None)
 
+    def __check_init__(self):
+        if self.native is not None and not isinstance(self.native, bool):
+            raise TypeError(f"ForwardMode.native must be True, False or None, got {self.native!r}")
+
 
 class CheckpointAdjoint(eqx.Module):
     """Differentiate `simulate` with a derived backward pass (the discrete adjoint of the time

@@ -116,6 +116,7 @@ class _Emitter:
         self.cse: dict[tuple, tuple[str, bool]] = {}
         self.count = 0
         self.values: dict[str, float] = {}  # the value of each floating-point literal
+        self.checks: list[str] = []  # conditions of eqx.error_if checks (an error if ever true)
 
     def literal(self, value, dtype) -> tuple[str, bool]:
         expr = literal(value, dtype)
@@ -143,6 +144,20 @@ class _Emitter:
         elif name == "div" and (vals[1] == 1.0 or vals[0] == 0.0):
             return ins[0]
         return None
+
+    def error_check(self, eqn, ins):
+        """`eqx.error_if(x, pred, msg)`: x passes through; `pred` is recorded in `self.checks` (the
+        loop stops with an error if it is ever true) and the branch index output is 0."""
+        values = []
+        for atom, (expr, inv) in zip(eqn.invars, ins):
+            if np.dtype(atom.aval.dtype) == np.bool_:
+                if self.values.get(expr) is None and expr != "false":
+                    self.checks.append(self.ref(expr, inv) if not _is_literal(expr) else expr)
+            else:
+                values.append((expr, inv))
+        if len(eqn.outvars) != len(values) + 1 or np.dtype(eqn.outvars[0].aval.dtype).kind not in "iu":
+            raise Unsupported("an eqx.error_if of an unknown form")
+        return [(literal(0, eqn.outvars[0].aval.dtype), True), *values]
 
     def ref(self, name: str, invariant: bool) -> str:
         return f"{name}[i]" if invariant else name
@@ -198,6 +213,8 @@ class _Emitter:
         name = eqn.primitive.name
         if name in _IDENTITY or (name in ("broadcast_in_dim", "reshape", "squeeze") and len(ins) == 1):
             return ins
+        if name in ("jit", "pjit") and eqn.params.get("name") == "branched_error_if_impl":
+            return self.error_check(eqn, ins)
         if name in _INLINE:
             sub = eqn.params[_INLINE[name]]
             closed = sub if hasattr(sub, "consts") else None
@@ -246,10 +263,11 @@ def emit(closed_jaxpr, inputs: Sequence[tuple[str, bool]]):
     `inputs`: one `(expression, invariant)` per input, `invariant` meaning the value is the same
     at every step (an invariant input is read as `name[i]`, the lane's entry of an array `name`).
 
-    **Returns:** `(decls, pre, body, outputs)`: declarations of the arrays of invariant values (of
-    length `W`), the statements computing them (once per lane `i`), the per-step statements, and
-    one C expression per output.
+    **Returns:** `(decls, pre, body, outputs, checks)`: declarations of the arrays of invariant
+    values (of length `W`), the statements computing them (once per lane `i`), the per-step
+    statements, one C expression per output, and the conditions of the jaxpr's `eqx.error_if`
+    checks (C expressions that must stay false).
     """
     em = _Emitter({e for e, inv in inputs if inv})
     outs = em.run(closed_jaxpr.jaxpr, closed_jaxpr.consts, list(inputs))
-    return em.decls, em.pre, em.body, [em.ref(e, inv) if not _is_literal(e) else e for e, inv in outs]
+    return em.decls, em.pre, em.body, [em.ref(e, inv) if not _is_literal(e) else e for e, inv in outs], em.checks

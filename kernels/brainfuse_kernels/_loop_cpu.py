@@ -35,6 +35,8 @@ import numpy as np
 from ._jaxpr_c import CTYPES, PRELUDE, Unsupported, emit
 from ._native import compile_library
 
+CHECK_FAILED = ("a runtime check (eqx.error_if) of the model's step failed in the native loop: NaN/inf or a value out "
+                "of range; rerun with ForwardMode(native=False) for its message")
 LANES = 16  # neurons per block: two AVX2 / one AVX-512 vector of float32
 CHUNK = 64  # time steps whose inputs / records are staged, transposed, in a block's buffers
 FLAGS = ("-O3", "-march=native", "-mprefer-vector-width=512", "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd")
@@ -72,7 +74,7 @@ def _source(symbol: str, jaxpr, n: dict[str, int], dtypes: dict[str, list]) -> s
     inputs = ([(f"in_p{j}", True) for j in range(P)] + [(f"in_s{j}", False) for j in range(S)]
               + [(f"in_d{k}_{j}", False) for k in range(K) for j in range(S)]
               + [(f"in_x{j}", False) for j in range(X)])
-    decls, pre, body, outs = emit(jaxpr, inputs)
+    decls, pre, body, outs, checks = emit(jaxpr, inputs)
     o_new, o_rec, o_tot = outs[:S], outs[S:S + R], outs[S + R:S + R + T]
     rest = outs[S + R + T:]
     o_dnew = [rest[k * S:(k + 1) * S] for k in range(K)]
@@ -94,13 +96,14 @@ def _source(symbol: str, jaxpr, n: dict[str, int], dtypes: dict[str, list]) -> s
     load = ([f"{ct['p'][j]} in_p{j}[W];" for j in range(P)]
             + [f"{ts[j]} S{j}[W];" for j in range(S)] + [f"{ts[j]} D{k}_{j}[W];" for k in range(K) for j in range(S)]
             + [f"{tt[j]} TOT{j}[W];" for j in range(T)] + [f"{tt[j]} DT{k}_{j}[W];" for k in range(K) for j in range(T)]
-            + [f"{acc_t} ACC{k}[W];" for k in range(K) if C]
+            + [f"{acc_t} ACC{k}[W];" for k in range(K) if C] + (["bool ERR[W];"] if checks else [])
             + [f"{ct['x'][j]} XB{j}[CHUNK][W];" for j in range(X)] + [f"{tr[j]} CB{j}[CHUNK][W];" for j in range(C)]
             + ([f"{tr[j]} RB{j}[CHUNK][W];" for j in range(R)] if store else [])
             + [f"{lane} {{"] + [f"  in_p{j}[i] = a.p{j}[base + i];" for j in range(P)]
             + [f"  S{j}[i] = a.s{j}[base + i];" for j in range(S)]
             + [f"  D{k}_{j}[i] = 0;" for k in range(K) for j in range(S)] + [f"  TOT{j}[i] = 0;" for j in range(T)]
             + [f"  DT{k}_{j}[i] = 0;" for k in range(K) for j in range(T)] + [f"  ACC{k}[i] = 0;" for k in range(K) if C]
+            + (["  ERR[i] = false;"] if checks else [])
             + ["}"] + decls + [f"{lane} {{"] + [f"  {s}" for s in pre] + ["}"])
     step = ([f"const {ts[j]} in_s{j} = S{j}[i];" for j in range(S)]
             + [f"const {ts[j]} in_d{k}_{j} = D{k}_{j}[i];" for k in range(K) for j in range(S)]
@@ -111,7 +114,8 @@ def _source(symbol: str, jaxpr, n: dict[str, int], dtypes: dict[str, list]) -> s
             + [f"DT{k}_{j}[i] = DT{k}_{j}[i] + {o_dtot[k][j]};" for k in range(K) for j in range(T)]
             + ([f"RB{j}[q][i] = {o_rec[j]};" for j in range(R)] if store else [])
             + [f"ACC{k}[i] = ACC{k}[i] + " + " + ".join(f"CB{j}[q][i] * {o_drec[k][j]}" for j in range(C)) + ";"
-               for k in range(K) if C])
+               for k in range(K) if C]
+            + (["ERR[i] = ERR[i] | " + " | ".join(f"({c})" for c in checks) + ";"] if checks else []))
     loop = (["for (int64_t t0 = 0; t0 < a.T; t0 += CHUNK) {",
              "  const int tn = (int)std::min<int64_t>(CHUNK, a.T - t0);"]
             + [f"  {lane} for (int q = 0; q < tn; ++q) XB{j}[q][i] = a.x{j}[(base + i) * a.T + t0 + q];"
@@ -127,7 +131,8 @@ def _source(symbol: str, jaxpr, n: dict[str, int], dtypes: dict[str, list]) -> s
              + [f"  a.o_t{j}[base + i] = TOT{j}[i];" for j in range(T)]
              + [f"  a.o_d{k}_{j}[base + i] = D{k}_{j}[i];" for k in range(K) for j in range(S)]
              + [f"  a.o_dt{k}_{j}[base + i] = DT{k}_{j}[i];" for k in range(K) for j in range(T)]
-             + [f"  a.o_acc{k}[base + i] = ACC{k}[i];" for k in range(K) if C] + ["}"])
+             + [f"  a.o_acc{k}[base + i] = ACC{k}[i];" for k in range(K) if C] + ["}"]
+             + ([f"{lane} if (ERR[i]) return true;"] if checks else []) + ["return false;"])
     n_args = P + S + X + C
     n_rets = S + T + (R if store else 0) + K * S + K * T + (K if C else 0)
     arg_names = [f"p{j}" for j in range(P)] + [f"s{j}" for j in range(S)] + [f"x{j}" for j in range(X)] + \
@@ -144,15 +149,17 @@ def _source(symbol: str, jaxpr, n: dict[str, int], dtypes: dict[str, list]) -> s
         f"directions, {X} inputs, {R} records, {T} totals.",
         PRELUDE, '#include <algorithm>', '#include "xla/ffi/api/ffi.h"', "namespace ffi = xla::ffi;",
         f"constexpr int CHUNK = {CHUNK};", "struct Args {", *[f"  {f}" for f in fields], "  int64_t T;", "};",
-        "template <int W>", "static void block(const Args& a, const int64_t base) {",
+        "template <int W>", "static bool block(const Args& a, const int64_t base) {  // true: a check failed",
         *[f"  {s}" for s in load + loop + write], "}",
         "static ffi::Error Impl(int64_t n_steps, ffi::RemainingArgs args, ffi::RemainingRets rets) {",
         f"  if (args.size() != {n_args} || rets.size() != {n_rets}) "
         f'return ffi::Error::InvalidArgument("{symbol}: wrong number of buffers");',
         "  Args a;", "  a.T = n_steps;", *bind,
         f"  const int64_t m = (int64_t)args.get<ffi::AnyBuffer>({P}).value().element_count();",
-        "  int64_t base = 0;", f"  for (; base + {LANES} <= m; base += {LANES}) block<{LANES}>(a, base);",
-        "  for (; base < m; ++base) block<1>(a, base);", "  return ffi::Error::Success();", "}",
+        "  int64_t base = 0;", "  bool failed = false;",
+        f"  for (; base + {LANES} <= m; base += {LANES}) failed |= block<{LANES}>(a, base);",
+        "  for (; base < m; ++base) failed |= block<1>(a, base);",
+        f'  if (failed) return ffi::Error::InvalidArgument("{CHECK_FAILED}");', "  return ffi::Error::Success();", "}",
         f"XLA_FFI_DEFINE_HANDLER_SYMBOL({symbol}, Impl, "
         'ffi::Ffi::Bind().Attr<int64_t>("n_steps").RemainingArgs().RemainingRets());', ""])
 
