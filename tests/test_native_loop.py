@@ -157,8 +157,10 @@ def test_native_float32_accuracy():
                     errors[dtype, record, native] = (float(v), np.asarray(g, np.float64))
     for record in ("totals", "per_step"):
         v64, g64 = errors[np.float64, record, False]
-        err = {native: (abs(errors[np.float32, record, native][0] - v64) / abs(v64),
-                        np.max(np.abs(errors[np.float32, record, native][1] - g64) / np.abs(g64))) for native in (True, False)}
+        err = {}
+        for native in (True, False):
+            v32, g32 = errors[np.float32, record, native]
+            err[native] = (abs(v32 - v64) / abs(v64), np.max(np.abs(g32 - g64) / np.abs(g64)))
         assert err[True][0] < 3e-5, err
         assert err[True][1] < max(3 * err[False][1], 5e-4), err
 

@@ -107,8 +107,8 @@ def _source(symbol: str, jaxpr, n: dict[str, int], dtypes: dict[str, list]) -> s
             + [f"{lane} {{"] + [f"  in_p{j}[i] = a.p{j}[base + i];" for j in range(P)]
             + [f"  S{j}[i] = a.s{j}[base + i];" for j in range(S)]
             + [f"  D{k}_{j}[i] = 0;" for k in range(K) for j in range(S)] + [f"  TOT{j}[i] = 0;" for j in range(T)]
-            + [f"  DT{k}_{j}[i] = 0;" for k in range(K) for j in range(T)] + [f"  ACC{k}[i] = 0;" for k in range(K) if C]
-            + (["  ERR[i] = false;"] if checks else [])
+            + [f"  DT{k}_{j}[i] = 0;" for k in range(K) for j in range(T)]
+            + [f"  ACC{k}[i] = 0;" for k in range(K) if C] + (["  ERR[i] = false;"] if checks else [])
             + ["}"] + decls + [f"{lane} {{"] + [f"  {s}" for s in pre] + ["}"])
     step = ([f"const {ts[j]} in_s{j} = S{j}[i];" for j in range(S)]
             + [f"const {ts[j]} in_d{k}_{j} = D{k}_{j}[i];" for k in range(K) for j in range(S)]

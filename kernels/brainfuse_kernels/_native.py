@@ -4,9 +4,13 @@ through its FFI (`jax.ffi.ffi_call`), for loops that XLA's CPU backend runs slow
 The kernels (`tree_cpu.cc`) are the tree operations of a cable step: the Hines solve, whose O(N)
 elimination is a chain of tiny dependent operations that XLA compiles into ~3 small kernels per
 tree level (~150 for the CA1 cell, ~70 ns each; NEURON's two C loops take ~2 us), and the axial
-current `L v` of the tree (a gather and a scatter-add in XLA). The shared library is built once per machine into `$BRAINFUSE_CACHE` (default `~/.cache/brainfuse_jax`), keyed by the
-source, the jaxlib version and the compiler, with `$CXX` (default `g++`). Without a compiler, or
-with `BRAINFUSE_NATIVE=0`, `cpu_kernels()` returns None and callers use their XLA forms.
+current `L v` of the tree (a gather and a scatter-add in XLA).
+
+Shared libraries are built once per machine into `$BRAINFUSE_CACHE` (default
+`~/.cache/brainfuse_jax`) by `compile_library`, keyed by the source, the flags, the jaxlib
+version, the compiler and the CPU, with `$CXX` (default `g++`); the native time loops of
+`_loop_cpu` are built the same way. Without a compiler, or with `BRAINFUSE_NATIVE=0`,
+`cpu_kernels()` returns None and callers use their XLA forms.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ import platform
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import jax
