@@ -255,3 +255,22 @@ def test_native_loop_is_one_custom_call():
     hlo = jax.jit(jax.grad(loss)).lower(36.0).compile().as_text()
     assert hlo.count('custom_call_target="bf_loop_') == 1
     assert " while(" not in hlo
+
+
+def test_failed_build_falls_back(monkeypatch, tmp_path):
+    """A C++ build that fails (here: a compiler that always fails) warns and leaves XLA's result."""
+    monkeypatch.setenv("BRAINFUSE_CACHE", str(tmp_path))
+    monkeypatch.setenv("CXX", "false")
+    monkeypatch.setattr(_loop_cpu, "_load", _loop_cpu._load.__wrapped__)  # no in-process cache
+    state0 = bf.HH().init_state(2)
+
+    def loss(g, adjoint):
+        _, sv = bf.simulate(bf.HH(g_na=g, scheme="exp_euler", decay="pade"), state0, jnp.full(2, 9.0), DT,
+                            n_steps=77, record=bf.Total("v"), adjoint=adjoint)
+        return jnp.sum(sv)
+
+    with pytest.warns(RuntimeWarning, match="build"):
+        got = jax.grad(loss)(118.0, bf.ForwardMode())
+    np.testing.assert_allclose(got, jax.grad(loss)(118.0, bf.ForwardMode(native=False)), rtol=1e-6)
+    with pytest.raises(ValueError, match="build failed"), pytest.warns(RuntimeWarning):
+        jax.grad(loss)(118.0, bf.ForwardMode(native=True))

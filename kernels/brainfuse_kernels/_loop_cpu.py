@@ -27,6 +27,7 @@ import hashlib
 import os
 import platform
 import subprocess
+import warnings
 from collections.abc import Callable, Sequence
 
 import jax
@@ -199,7 +200,13 @@ def native_loop(fn: Callable, params: Sequence, state0: Sequence, inputs: Sequen
         raise Unsupported("cotangents of another dtype than the state")
     probe = _source("bf_loop", jaxpr, n, dtypes)
     symbol = "bf_loop_" + hashlib.sha256(probe.encode()).hexdigest()[:16]
-    _load(_source(symbol, jaxpr, n, dtypes), symbol)
+    try:
+        _load(_source(symbol, jaxpr, n, dtypes), symbol)
+    except (OSError, subprocess.CalledProcessError) as err:  # not expected once available(): say why
+        detail = getattr(err, "stderr", None) or str(err)
+        warnings.warn(f"brainfuse_kernels: building the native loop {symbol} failed, XLA is used instead: "
+                      f"{detail[-2000:]}", RuntimeWarning, stacklevel=2)
+        raise Unsupported(f"the C++ build failed ({detail[-300:]})") from err
     shape = np.shape(state0[0])
     series = (*shape, n_steps)
     store = not cts and n_records
