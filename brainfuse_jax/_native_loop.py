@@ -11,6 +11,7 @@ tangent through the whole step instead costs P passes through the rate functions
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import equinox as eqx
@@ -120,8 +121,13 @@ def run(model, state0, inputs, dt, per_step, totals, n_steps, idx, cts=(), *, re
             raise ValueError(f"ForwardMode(native=True) cannot run this simulation as a native loop: {err} (it needs "
                              "a concrete dt, states and records of one number per neuron of a batch (B,), parameters "
                              "that are scalars or per neuron, inputs (B, T), and a step of scalar operations per "
-                             "neuron); use "
-                             "native=None to fall back to XLA") from None
+                             "neuron); use native=None to fall back to XLA") from None
+        return None
+    except Exception as err:  # noqa: BLE001 - a model the translation did not foresee: XLA still runs it
+        if required:
+            raise
+        warnings.warn(f"ForwardMode: the native loop failed to translate this model ({type(err).__name__}: {err}); "
+                      "using XLA", RuntimeWarning, stacklevel=2)
         return None
     s_def = jax.tree.structure(state0)
     stack = lambda per_dir, treedef: jax.tree.unflatten(  # noqa: E731

@@ -216,7 +216,9 @@ class _Emitter:
         if name in ("jit", "pjit") and eqn.params.get("name") == "branched_error_if_impl":
             return self.error_check(eqn, ins)
         if name in _INLINE:
-            sub = eqn.params[_INLINE[name]]
+            sub = eqn.params.get(_INLINE[name])
+            if sub is None:
+                raise Unsupported(f"{name} without {_INLINE[name]}")
             closed = sub if hasattr(sub, "consts") else None
             return self.run(closed.jaxpr if closed else sub, closed.consts if closed else [], ins)
         same = self.simplify(name, ins) if name in ("add", "add_any", "sub", "mul", "div") else None
