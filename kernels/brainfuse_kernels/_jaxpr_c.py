@@ -44,7 +44,7 @@ _UNARY = {"neg": "(-{0})", "exp": "bf_exp({0})", "log": "std::log({0})", "log1p"
           "erfc": "std::erfc({0})", "floor": "std::floor({0})", "ceil": "std::ceil({0})",
           "round": "std::round({0})", "is_finite": "std::isfinite({0})", "not": "bf_not({0})",
           "square": "({0} * {0})", "cbrt": "std::cbrt({0})", "lgamma": "std::lgamma({0})"}
-_IDENTITY = {"optimization_barrier", "copy", "copy_p", "reduce_precision", "stop_gradient"}
+_IDENTITY = {"optimization_barrier", "copy", "copy_p", "stop_gradient"}  # (derivatives are taken before)
 _INLINE = {"jit": "jaxpr", "pjit": "jaxpr", "closed_call": "call_jaxpr", "core_call": "call_jaxpr",
            "custom_jvp_call": "call_jaxpr", "custom_vjp_call": "call_jaxpr",
            "custom_vjp_call_jaxpr": "fun_jaxpr", "remat": "jaxpr", "checkpoint": "jaxpr"}
@@ -108,8 +108,7 @@ def literal(value, dtype) -> str:
 
 
 class _Emitter:
-    def __init__(self, invariant_names: set[str]):
-        self.invariant_names = set(invariant_names)
+    def __init__(self):
         self.pre: list[str] = []  # once per neuron, before the time loop (arrays over lanes)
         self.body: list[str] = []  # every step
         self.decls: list[str] = []  # the arrays holding the invariant values
@@ -270,6 +269,6 @@ def emit(closed_jaxpr, inputs: Sequence[tuple[str, bool]]):
     statements, one C expression per output, and the conditions of the jaxpr's `eqx.error_if`
     checks (C expressions that must stay false).
     """
-    em = _Emitter({e for e, inv in inputs if inv})
+    em = _Emitter()
     outs = em.run(closed_jaxpr.jaxpr, closed_jaxpr.consts, list(inputs))
     return em.decls, em.pre, em.body, [em.ref(e, inv) if not _is_literal(e) else e for e, inv in outs], em.checks

@@ -181,11 +181,11 @@ def native_loop(fn: Callable, params: Sequence, state0: Sequence, inputs: Sequen
     """
     scalar = lambda a: jax.ShapeDtypeStruct((), a.dtype)  # noqa: E731
     S = len(state0)
-    zeros = [[scalar(s) for s in state0] for _ in range(n_dirs)]
     if not S:
         raise Unsupported("a model without state")
     jaxpr = jax.make_jaxpr(lambda p, s, d, x: jax.tree.leaves(fn(p, s, d, x)))(
-        [scalar(p) for p in params], [scalar(s) for s in state0], zeros, [scalar(x) for x in inputs])
+        [scalar(p) for p in params], [scalar(s) for s in state0], [[scalar(s) for s in state0]] * n_dirs,
+        [scalar(x) for x in inputs])
     outs = jaxpr.out_avals
     if len(outs) != S + n_records + n_totals + n_dirs * (S + n_records + n_totals):
         raise Unsupported("fn's outputs do not match its declared records and totals")
@@ -196,12 +196,12 @@ def native_loop(fn: Callable, params: Sequence, state0: Sequence, inputs: Sequen
                   r=[a.dtype for a in rec_avals], t=[a.dtype for a in tot_avals])
     if any(np.dtype(d) not in CTYPES for ds in dtypes.values() for d in ds):
         raise Unsupported("a dtype without a C type")
-    if cts and (any(jnp.dtype(c.dtype) != jnp.dtype(state0[0].dtype) for c in cts)):
+    if any(jnp.dtype(c.dtype) != jnp.dtype(state0[0].dtype) for c in cts):
         raise Unsupported("cotangents of another dtype than the state")
-    probe = _source("bf_loop", jaxpr, n, dtypes)
-    symbol = "bf_loop_" + hashlib.sha256(probe.encode()).hexdigest()[:16]
+    source = _source("BF_LOOP_SYMBOL", jaxpr, n, dtypes)
+    symbol = "bf_loop_" + hashlib.sha256(source.encode()).hexdigest()[:16]
     try:
-        _load(_source(symbol, jaxpr, n, dtypes), symbol)
+        _load(source.replace("BF_LOOP_SYMBOL", symbol), symbol)
     except (OSError, subprocess.CalledProcessError) as err:  # not expected once available(): say why
         detail = getattr(err, "stderr", None) or str(err)
         warnings.warn(f"brainfuse_kernels: building the native loop {symbol} failed, XLA is used instead: "
