@@ -25,14 +25,14 @@ def _unsupported():
     return Unsupported
 
 
-def usable(required: bool | None) -> bool:
-    """Whether to try the native loop: `required` None (if it can run here), True or False."""
-    if required is False:
+def _usable(native: bool | None) -> bool:
+    """Whether to try the native loop (`ForwardMode.native`: None if it can run here, True, False)."""
+    if native is False:
         return False
     from brainfuse_kernels import _loop_cpu
     if _loop_cpu.available():
         return True
-    if required:
+    if native:
         raise ValueError("ForwardMode(native=True) needs JAX's CPU backend and a C++ compiler ($CXX, default g++); "
                          "use native=None to fall back to XLA")
     return False
@@ -60,14 +60,17 @@ def _per_neuron(model, state0, inputs, dt, per_step: dict[str, Callable], totals
     held = [x.shape[2:] == (0,) for x in x_leaves]  # simulate(n_steps=...)'s zero-size stand-in
     dtype = s_leaves[0].dtype
 
-    def records(p, s, x):
-        """The step for one neuron: (new state, record leaves, total leaves), flat lists."""
+    def step(p, s, x):
+        """The step and its records: (new state, [per-step records], {name: total})."""
         xs = iter(x)
         x = [jnp.zeros((0,), dtype) if h else next(xs) for h in held]
         new, out = eqx.combine(jax.tree.unflatten(p_def, p), static).step(
             jax.tree.unflatten(s_def, s), jax.tree.unflatten(x_def, x), dt)
-        return (jax.tree.leaves(new), jax.tree.leaves([f(new, out) for f in per_step.values()]),
-                jax.tree.leaves([f(new, out) for f in totals.values()]))
+        return new, [f(new, out) for f in per_step.values()], {k: f(new, out) for k, f in totals.items()}
+
+    def records(p, s, x):
+        """The step for one neuron: (new state, record leaves, total leaves), flat lists."""
+        return tuple(jax.tree.leaves(a) for a in step(p, s, x))
 
     def fn(p, s, d, x):
         new, recs, tots = records(p, s, x)
@@ -89,42 +92,45 @@ def _per_neuron(model, state0, inputs, dt, per_step: dict[str, Callable], totals
                 [t[n_s + n_r:] for t in tangents])
 
     xs = [x for x, h in zip(x_leaves, held) if not h]
-    from .adjoint import _ACROSS_NEURONS, primitive_names
-    across = primitive_names(jax.make_jaxpr(records)(p_leaves, s_leaves, [x[:, 0] for x in xs])) & _ACROSS_NEURONS
+    from .adjoint import across_neurons
+    jaxpr, (_, rec_shapes, tot_shapes) = jax.make_jaxpr(step, return_shape=True)(p_leaves, s_leaves,
+                                                                                 [x[:, 0] for x in xs])
+    across = across_neurons(jaxpr)
     if across:
         raise Unsupported(f"operations on arrays in the step ({', '.join(sorted(across))}: neurons that interact, "
                           "or rate tables)")
-    _, recs, tots = jax.eval_shape(lambda: records(p_leaves, s_leaves, [x[:, 0] for x in xs]))
+    recs, tots = jax.tree.leaves(rec_shapes), jax.tree.leaves(tot_shapes)
     if any(a.shape != batch for a in recs + tots) or (idx and any(not jnp.issubdtype(a.dtype, jnp.inexact)
                                                                   for a in recs + tots)):
         raise Unsupported("records that are not one number per neuron (or not floating point)")
-    t_def = jax.tree.structure(jax.eval_shape(lambda: {k: f(*model.step(
-        state0, jax.tree.map(lambda a: a[:, 0], inputs), dt)) for k, f in totals.items()}))
-    return fn, [jnp.broadcast_to(p, batch) for p in p_leaves], s_leaves, xs, len(recs), len(tots), t_def
+    return (fn, [jnp.broadcast_to(p, batch) for p in p_leaves], s_leaves, xs, len(recs), len(tots),
+            jax.tree.structure(tot_shapes))
 
 
-def run(model, state0, inputs, dt, per_step, totals, n_steps, idx, cts=(), *, required: bool | None = None):
-    """The native loop for `forward_mode_unroll`, or None if the model cannot be translated
-    (`ValueError` with `required=True`).
+def run(model, state0, inputs, dt, per_step, totals, n_steps, idx, cts=(), *, native: bool | None = None):
+    """The native loop for `forward_mode_unroll`, or None where `native` (`ForwardMode.native`)
+    rules it out or the model cannot be translated (`ValueError` instead with `native=True`).
 
     **Returns:** `(final state, {name: total}, d_final (leaves with a leading P axis), {name: d_total
     (P, ...)}, acc)`; `acc` (with `cts`, one `(B, T)` cotangent per record leaf) is a list of P
     arrays `(B,)`: each direction's record tangents contracted with `cts` over time.
     """
+    if not _usable(native):
+        return None
     from brainfuse_kernels import _loop_cpu
     try:
         fn, params, states, xs, n_rec, n_tot, t_def = _per_neuron(model, state0, inputs, dt, per_step, totals, idx)
         final, _, tots, d_final, d_tots, acc = _loop_cpu.native_loop(
             fn, params, states, xs, n_steps, n_dirs=len(idx), cts=cts, n_records=n_rec, n_totals=n_tot)
     except _unsupported() as err:
-        if required:
+        if native:
             raise ValueError(f"ForwardMode(native=True) cannot run this simulation as a native loop: {err} (it needs "
                              "a concrete dt, states and records of one number per neuron of a batch (B,), parameters "
                              "that are scalars or per neuron, inputs (B, T), and a step of scalar operations per "
                              "neuron); use native=None to fall back to XLA") from None
         return None
     except Exception as err:  # noqa: BLE001 - a model the translation did not foresee: XLA still runs it
-        if required:
+        if native:
             raise
         warnings.warn(f"ForwardMode: the native loop failed to translate this model ({type(err).__name__}: {err}); "
                       "using XLA", RuntimeWarning, stacklevel=2)

@@ -344,13 +344,11 @@ def forward_mode_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
         # the sensitivities are accumulated in this one pass (simulate's own unroll, run on the
         # (state, tangents) pair) and the backward pass only contracts.
         p, state0_, inputs_, dt_ = values
-        if _native_loop.usable(native):
-            idx = [i for i, q in enumerate(perturbed) if q]
-            got = _native_loop.run(eqx.combine(p, static), state0_, inputs_, dt, {}, totals, n_steps, idx,
-                                   required=native)
-            if got is not None:
-                final, tots, dfinal, dtots, _ = got
-                return (final, tots), (values, perturbed, (dfinal, dtots, idx))
+        idx = [i for i, q in enumerate(perturbed) if q]
+        got = _native_loop.run(eqx.combine(p, static), state0_, inputs_, dt, {}, totals, n_steps, idx, native=native)
+        if got is not None:
+            final, tots, dfinal, dtots, _ = got
+            return (final, tots), (values, perturbed, (dfinal, dtots, idx))
         seeds, idx = seeds_for(p, perturbed, state0_, inputs_, dt_)
         pair = _TangentPair(lambda st, x, dt__: _pair_step(tangent_step, p, seeds, st, x, dt__))
         ds0 = jax.tree.map(lambda a: jnp.zeros((len(idx), *a.shape), a.dtype), state0_)
@@ -372,14 +370,13 @@ def forward_mode_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
             acc = contract(acc, (ct_final, {k: ct_out[k] for k in totals}), (dfinal, dtots))
             return gradients(p, idx, acc), *zeros
         ct_tot = {k: ct_out[k] for k in totals}
-        if _native_loop.usable(native):
-            idx = [i for i, q in enumerate(perturbed) if q]
-            got = _native_loop.run(eqx.combine(p, static), state0_, inputs_, dt, per_step, totals, n_steps, idx,
-                                   cts=jax.tree.leaves([ct_out[k] for k in per_step]), required=native)
-            if got is not None:
-                _, _, dfinal, dtots, acc = got
-                acc = [_unbroadcast(a, jnp.shape(jax.tree.leaves(p)[i])) for a, i in zip(acc, idx)]
-                return gradients(p, idx, contract(acc, (ct_final, ct_tot), (dfinal, dtots))), *zeros
+        idx = [i for i, q in enumerate(perturbed) if q]
+        got = _native_loop.run(eqx.combine(p, static), state0_, inputs_, dt, per_step, totals, n_steps, idx,
+                               cts=jax.tree.leaves([ct_out[k] for k in per_step]), native=native)
+        if got is not None:
+            _, _, dfinal, dtots, acc = got
+            acc = [_unbroadcast(a, jnp.shape(jax.tree.leaves(p)[i])) for a, i in zip(acc, idx)]
+            return gradients(p, idx, contract(acc, (ct_final, ct_tot), (dfinal, dtots))), *zeros
         seeds, idx = seeds_for(p, perturbed, state0_, inputs_, dt_)
         ds0 = jax.tree.map(lambda s: jnp.zeros((len(idx), *s.shape), s.dtype), state0_)
         acc0 = [jnp.zeros(jax.tree.leaves(p)[i].shape, jax.tree.leaves(p)[i].dtype) for i in idx]
@@ -418,10 +415,15 @@ def primitive_names(jaxpr) -> set[str]:
     return names
 
 
+def across_neurons(jaxpr) -> set[str]:
+    """The primitives of `jaxpr` that can mix neurons (contraction, reduction, permutation,
+    slicing); none: the step is elementwise over neurons."""
+    return primitive_names(jaxpr) & _ACROSS_NEURONS
+
+
 def check_elementwise(step: Callable, state, x, what: str):
-    """`ValueError` unless `step(state, x)` is elementwise over neurons (judged from its jaxpr:
-    no contraction, reduction, permutation or slicing primitive)."""
-    across = primitive_names(jax.make_jaxpr(step)(state, x)) & _ACROSS_NEURONS
+    """`ValueError` unless `step(state, x)` is elementwise over neurons (`across_neurons`)."""
+    across = across_neurons(jax.make_jaxpr(step)(state, x))
     if across:
         raise ValueError(f"{what} needs a step that is elementwise over neurons (neurons that do not interact); "
                          f"this one uses {sorted(across)} (e.g. recurrent weights)")
