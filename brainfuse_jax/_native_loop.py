@@ -92,13 +92,12 @@ def _per_neuron(model, state0, inputs, dt, per_step: dict[str, Callable], totals
                 [t[n_s + n_r:] for t in tangents])
 
     xs = [x for x, h in zip(x_leaves, held) if not h]
-    from .adjoint import across_neurons
+    from brainfuse_kernels._elementwise import coupling_primitives
     jaxpr, (_, rec_shapes, tot_shapes) = jax.make_jaxpr(step, return_shape=True)(p_leaves, s_leaves,
                                                                                  [x[:, 0] for x in xs])
-    across = across_neurons(jaxpr)
+    across = coupling_primitives(jaxpr, batch)
     if across:
-        raise Unsupported(f"operations on arrays in the step ({', '.join(sorted(across))}: neurons that interact, "
-                          "or rate tables)")
+        raise Unsupported(f"primitives that may mix neurons in the step ({', '.join(sorted(across))})")
     recs, tots = jax.tree.leaves(rec_shapes), jax.tree.leaves(tot_shapes)
     if any(a.shape != batch for a in recs + tots) or (idx and any(not jnp.issubdtype(a.dtype, jnp.inexact)
                                                                   for a in recs + tots)):

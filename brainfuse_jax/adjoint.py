@@ -26,6 +26,7 @@ from jax.custom_derivatives import SymbolicZero
 
 from . import _native_loop
 from ._validate import check_finite_block
+from brainfuse_kernels._elementwise import coupling_primitives, primitive_names
 
 
 class DirectAdjoint(eqx.Module):
@@ -300,24 +301,22 @@ def forward_mode_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
         return run(p, state0_, inputs_, dt_)
 
     def seeds_for(p, perturbed, state0_, inputs_, dt_):
-        """One tangent direction per differentiated leaf, seeded with ones over the whole leaf
-        (stacked on a leading axis), and the indices of those leaves."""
+        """The tangent directions for the differentiated leaves (`_Directions`): one per leaf,
+        seeded with ones over the whole leaf, where the step is elementwise over neurons (or the
+        leaf a scalar); one per element of each per-neuron leaf where it may couple neurons."""
         p_leaves = jax.tree.leaves(p)
         idx = [i for i, q in enumerate(perturbed) if q]
+        coupled = False
         if any(jnp.ndim(p_leaves[i]) for i in idx):
-            check_elementwise(lambda s, x: step_records(p, s, x, dt_), state0_,
-                              jax.tree.map(lambda a: a[:, 0], inputs_), "adjoint=ForwardMode() with per-neuron "
-                              "parameters")
-        diff = [p_leaves[i] for i in idx]
-        seeds = [jnp.stack([(jnp.ones_like if j == k else jnp.zeros_like)(d) for k in range(len(idx))])
-                 for j, d in enumerate(diff)]
-        return (seeds, tuple(idx)), idx
+            state_x = (state0_, jax.tree.map(lambda a: a[:, 0], inputs_))
+            coupled = bool(coupling(lambda p_, s, x: step_records(p_, s, x, dt_), p, *state_x))
+        return _Directions([p_leaves[i] for i in idx], tuple(idx), coupled)
 
     def tangent_step(p, seeds, s, ds, x, dt_):
         """The step and its derivative along every seeded direction (the primal computed once),
         differentiated w.r.t. the seeded leaves only: zero tangents of the others (say, the
         temperature, which feeds every rate) would still be propagated, as batched arrays."""
-        seeds, idx = seeds
+        seeds, idx = seeds.seeds, seeds.idx
         diff = [jax.tree.leaves(p)[i] for i in idx]
         jvp = jax.vmap(lambda dd, ds_: jax.jvp(lambda d, s_: step_records(_with_leaves(p, idx, d), s_, x, dt_),
                                                (diff, s), (dd, ds_)),
@@ -348,13 +347,14 @@ def forward_mode_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
         got = _native_loop.run(eqx.combine(p, static), state0_, inputs_, dt, {}, totals, n_steps, idx, native=native)
         if got is not None:
             final, tots, dfinal, dtots, _ = got
-            return (final, tots), (values, perturbed, (dfinal, dtots, idx))
-        seeds, idx = seeds_for(p, perturbed, state0_, inputs_, dt_)
+            return (final, tots), (values, perturbed, (dfinal, dtots, _Directions(
+                [jax.tree.leaves(p)[i] for i in idx], tuple(idx), False)))
+        seeds = seeds_for(p, perturbed, state0_, inputs_, dt_)
         pair = _TangentPair(lambda st, x, dt__: _pair_step(tangent_step, p, seeds, st, x, dt__))
-        ds0 = jax.tree.map(lambda a: jnp.zeros((len(idx), *a.shape), a.dtype), state0_)
+        ds0 = jax.tree.map(lambda a: jnp.zeros((seeds.n, *a.shape), a.dtype), state0_)
         (final, dfinal), acc = scan(pair, (state0_, ds0), inputs_, dt_, {}, {"pair": lambda st, out: out}, n_steps)
         tots, dtots = acc["pair"]
-        return (final, tots), (values, perturbed, (dfinal, dtots, idx))
+        return (final, tots), (values, perturbed, (dfinal, dtots, seeds))
 
     def unroll_bwd(res, cts):
         (p, state0_, inputs_, dt_), perturbed, tangents = res
@@ -365,10 +365,9 @@ def forward_mode_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
         if not any(perturbed):
             return jax.tree.map(jnp.zeros_like, p), *zeros
         if tangents is not None:
-            dfinal, dtots, idx = tangents
-            acc = [jnp.zeros(jax.tree.leaves(p)[i].shape, jax.tree.leaves(p)[i].dtype) for i in idx]
-            acc = contract(acc, (ct_final, {k: ct_out[k] for k in totals}), (dfinal, dtots))
-            return gradients(p, idx, acc), *zeros
+            dfinal, dtots, seeds = tangents
+            acc = contract(seeds.acc0(), (ct_final, {k: ct_out[k] for k in totals}), (dfinal, dtots))
+            return seeds.gradients(p, acc), *zeros
         ct_tot = {k: ct_out[k] for k in totals}
         idx = [i for i, q in enumerate(perturbed) if q]
         got = _native_loop.run(eqx.combine(p, static), state0_, inputs_, dt, per_step, totals, n_steps, idx,
@@ -377,9 +376,9 @@ def forward_mode_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
             _, _, dfinal, dtots, acc = got
             acc = [_unbroadcast(a, jnp.shape(jax.tree.leaves(p)[i])) for a, i in zip(acc, idx)]
             return gradients(p, idx, contract(acc, (ct_final, ct_tot), (dfinal, dtots))), *zeros
-        seeds, idx = seeds_for(p, perturbed, state0_, inputs_, dt_)
-        ds0 = jax.tree.map(lambda s: jnp.zeros((len(idx), *s.shape), s.dtype), state0_)
-        acc0 = [jnp.zeros(jax.tree.leaves(p)[i].shape, jax.tree.leaves(p)[i].dtype) for i in idx]
+        seeds = seeds_for(p, perturbed, state0_, inputs_, dt_)
+        ds0 = jax.tree.map(lambda s: jnp.zeros((seeds.n, *s.shape), s.dtype), state0_)
+        acc0 = seeds.acc0()
 
         def body(carry, inp):
             s, ds, acc = carry
@@ -390,40 +389,63 @@ def forward_mode_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
         xs = jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), inputs_)
         cts_t = {k: jnp.swapaxes(ct_out[k], 0, 1) for k in per_step}
         (_, dfinal, acc), _ = jax.lax.scan(body, (state0_, ds0, acc0), (xs, cts_t))
-        return gradients(p, idx, contract(acc, ct_final, dfinal)), *zeros
+        return seeds.gradients(p, contract(acc, ct_final, dfinal)), *zeros
 
     unroll.defvjp(unroll_fwd, unroll_bwd, symbolic_zeros=True)
     final, rec = unroll(params, state0, inputs, jnp.asarray(dt, jnp.result_type(*jax.tree.leaves(inputs))))
     return final, {names[k]: v for k, v in rec.items()}
 
 
-_ACROSS_NEURONS = {"dot_general", "conv_general_dilated", "reduce_sum", "reduce_max", "reduce_min", "reduce_prod",
-                   "reduce_and", "reduce_or", "argmax", "argmin", "cumsum", "cumprod", "cummax", "cumlogsumexp",
-                   "sort", "transpose", "rev", "dynamic_slice", "dynamic_update_slice", "concatenate", "pad"}
+def coupling(step: Callable, params, state, x) -> set[str]:
+    """The primitives of `step(params, state, x)` that may mix neurons (none: it is elementwise
+    over neurons), proven from its jaxpr by `brainfuse_kernels._elementwise.coupling_primitives`.
+    (The parameters are arguments, not closed-over constants, so that per-neuron ones are known.)"""
+    batch = tuple(jnp.shape(jax.tree.leaves(state)[0]))
+    return coupling_primitives(jax.make_jaxpr(step)(params, state, x), batch)
 
 
-def primitive_names(jaxpr) -> set[str]:
-    """Names of all primitives in a (closed) jaxpr, including nested ones."""
-    jaxpr = getattr(jaxpr, "jaxpr", jaxpr)
-    names = set()
-    for eqn in jaxpr.eqns:
-        names.add(eqn.primitive.name)
-        for v in eqn.params.values():
-            for sub in (v if isinstance(v, (list, tuple)) else [v]):
-                if hasattr(sub, "eqns") or hasattr(getattr(sub, "jaxpr", None), "eqns"):
-                    names |= primitive_names(sub)
-    return names
+class _Directions(eqx.Module):
+    """`ForwardMode`'s tangent directions for the differentiated leaves `leaves` (numbers `idx` of
+    the parameter leaves). Uncoupled (or scalar) leaves get one direction seeded with ones over
+    the whole leaf: exact when neurons do not interact, since each neuron's state then depends on
+    its own parameter element only. With `coupled`, each element of a per-neuron leaf gets its
+    own direction (a column of the full Jacobian: exact for any step, and P x N times the work)."""
 
+    seeds: list
+    idx: tuple[int, ...] = eqx.field(static=True)
+    shapes: tuple = eqx.field(static=True)
+    dtypes: tuple = eqx.field(static=True)
+    dirs: tuple = eqx.field(static=True)  # (leaf j, element e or None for the whole leaf) per direction
 
-def across_neurons(jaxpr) -> set[str]:
-    """The primitives of `jaxpr` that can mix neurons (contraction, reduction, permutation,
-    slicing); none: the step is elementwise over neurons."""
-    return primitive_names(jaxpr) & _ACROSS_NEURONS
+    def __init__(self, leaves, idx: tuple[int, ...], coupled: bool):
+        self.idx = tuple(idx)
+        self.shapes = tuple(tuple(jnp.shape(a)) for a in leaves)
+        self.dtypes = tuple(jnp.dtype(a.dtype) for a in leaves)
+        self.dirs = tuple((j, e) for j, a in enumerate(leaves)
+                          for e in ([None] if not coupled or jnp.ndim(a) == 0 else range(jnp.size(a))))
+        self.seeds = [jnp.stack([self._seed(j, d) for d in self.dirs]) for j in range(len(leaves))]
 
+    @property
+    def n(self) -> int:
+        return len(self.dirs)
 
-def check_elementwise(step: Callable, state, x, what: str):
-    """`ValueError` unless `step(state, x)` is elementwise over neurons (`across_neurons`)."""
-    across = across_neurons(jax.make_jaxpr(step)(state, x))
-    if across:
-        raise ValueError(f"{what} needs a step that is elementwise over neurons (neurons that do not interact); "
-                         f"this one uses {sorted(across)} (e.g. recurrent weights)")
+    def _seed(self, j, direction):
+        k, e = direction
+        if k != j:
+            return jnp.zeros(self.shapes[j], self.dtypes[j])
+        if e is None:
+            return jnp.ones(self.shapes[j], self.dtypes[j])
+        return jnp.zeros(self.shapes[j], self.dtypes[j]).reshape(-1).at[e].set(1).reshape(self.shapes[j])
+
+    def acc0(self) -> list:
+        """Zero gradient accumulators, one per direction (leaf-shaped, or scalar per element)."""
+        return [jnp.zeros(self.shapes[j] if e is None else (), self.dtypes[j]) for j, e in self.dirs]
+
+    def gradients(self, p, acc):
+        """`p`-shaped gradients from the accumulated directions."""
+        leaves = []
+        for j, shape in enumerate(self.shapes):
+            mine = [a for (k, e), a in zip(self.dirs, acc) if k == j]
+            leaves.append(mine[0] if self.dirs[[k for k, _ in self.dirs].index(j)][1] is None
+                          else jnp.stack(mine).reshape(shape))
+        return _with_leaves(jax.tree.map(jnp.zeros_like, p), self.idx, leaves)

@@ -8,7 +8,7 @@ import pytest
 
 import brainfuse_jax as bf
 from brainfuse_jax.fast_math import fast_exp, MAX_REL_ERROR, with_fast_exp
-from brainfuse_jax.adjoint import primitive_names as _primitive_names
+from brainfuse_kernels._elementwise import primitive_names as _primitive_names
 
 
 def test_fast_exp_error_bound():

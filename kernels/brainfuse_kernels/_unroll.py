@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
 
-from brainfuse_jax.adjoint import check_elementwise, primitive_names
+from ._elementwise import coupling_primitives, elementwise_error, primitive_names
 
 
 def _flat(tree):
@@ -85,12 +85,15 @@ def pallas_unroll(model, state0, inputs, dt, per_step: dict[str, Callable], tota
     xs = [time_major(x).astype(jnp.result_type(x, dtype)) for x in x_leaves]
     shapes = _Shapes(p_def, scalar, static, s_def, x_def, per_step, totals, dt, dtype)
     probe = (ps, [p[:2] for p in pv], [s[:2] for s in s0], [x[0, :2] for x in xs])
+    bad = coupling_primitives(jax.make_jaxpr(lambda pv_, s, x: shapes.step(probe[0], pv_, s, x))(*probe[1:]),
+                              tuple(jnp.shape(probe[2][0])) if probe[2] else (2,))
+    if bad:
+        raise ValueError(elementwise_error(bad, "backend='pallas'"))
     used = primitive_names(jax.make_jaxpr(shapes.step)(*probe))
     if used & _GATHERS:
         raise ValueError(f"backend='pallas': the model's step uses {sorted(used & _GATHERS)} (e.g. the rate tables "
                          "of scheme='neuron'), which Pallas GPU kernels cannot lower; use scheme='exp_euler', "
                          "'backward_euler' or 'rk4', or backend='xla'")
-    check_elementwise(lambda s, x: shapes.step(*probe[:2], s, x), probe[2], probe[3], "backend='pallas'")
     fused = _make_fused(shapes, n_steps, every, bn, n_pad, truncate, interpret)
     fin, recs, tots = fused(ps, pv, s0, xs)
 
