@@ -78,6 +78,13 @@ def _rule(eqn, ins: list[Labels], run) -> list[Labels]:
         return run(params[NESTED[name]], ins)
     if all(l is None for lab in ins for l in lab):
         return [(None,) * len(getattr(a, "shape", ())) for a in outs]  # no neuron data: shared values
+    if name == "scan":
+        return _scan(eqn, ins, run)
+    if name == "cond":  # a shared branch index: every branch must keep neurons apart
+        if any(l is not None for l in ins[0]):
+            raise _Coupled
+        branches = [run(b, ins[1:]) for b in params["branches"]]
+        return [_merge(list(labs), len(a.shape)) for labs, a in zip(zip(*branches), outs)]
     rank = len(outs[0].shape)
     if name in ELEMENTWISE:
         return [_merge(ins, rank)] * len(outs)
@@ -141,6 +148,24 @@ def primitive_names(jaxpr) -> set[str]:
         sub = eqn.params.get(NESTED[name]) if name in NESTED and not _is_error_if(eqn) else None
         names |= primitive_names(sub) if sub is not None else {name}
     return names
+
+
+def _scan(eqn, ins, run):
+    """`lax.scan`: the body is followed with the carry's labels until they are stable (a carry
+    that runs along one neuron axis on entry and another on exit mixes neurons); scanning over a
+    neuron axis mixes them too."""
+    n_c, n_carry = eqn.params["num_consts"], eqn.params["num_carry"]
+    consts, carry, xs = ins[:n_c], list(ins[n_c:n_c + n_carry]), ins[n_c + n_carry:]
+    if any(lab and lab[0] is not None for lab in xs):
+        raise _Coupled
+    xs = [lab[1:] for lab in xs]
+    for _ in range(3):
+        outs = run(eqn.params["jaxpr"], [*consts, *carry, *xs])
+        new = [_merge([a, b], len(a)) for a, b in zip(carry, outs[:n_carry])]
+        if new == carry:
+            return [*carry, *[(None, *lab) for lab in outs[n_carry:]]]
+        carry = new
+    raise _Coupled
 
 
 def input_labels(shape, batch_shape) -> Labels:
