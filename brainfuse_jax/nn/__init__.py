@@ -7,6 +7,7 @@ from ._base import AbstractSpikingLayer as AbstractSpikingLayer
 from ._containers import cast_params as cast_params
 from ._containers import Sequential as Sequential
 from ._containers import TimeDistributed as TimeDistributed
+from ._containers import with_execution as with_execution
 from ._data import Dataset as Dataset
 from ._data import delayed_spike_patterns as delayed_spike_patterns
 from ._data import load_digits as load_digits
@@ -50,6 +51,7 @@ __all__ = [
     "spike_count",
     "SpikeCountReadout",
     "TimeDistributed",
+    "with_execution",
     "accuracy",
     "cross_entropy",
     "firing_rate_loss",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import equinox as eqx
 from jaxtyping import PRNGKeyArray
 
@@ -39,8 +41,11 @@ class ASNLayer(AbstractSpikingLayer):
         remat: bool = False,
         chunk_size: int | None = None,
         state_dtype=None,
+        adjoint: Any = None,
+        backend: Any = None,
     ):
-        _common(self, in_features, n, key, dt, substeps, recurrent, rec_gain, remat, state_dtype, chunk_size=chunk_size)
+        _common(self, in_features, n, key, dt, substeps, recurrent, rec_gain, remat, state_dtype,
+                chunk_size=chunk_size, adjoint=adjoint, backend=backend)
         n = self.n
         self.neuron = ASN(tau_m=_per_neuron(tau_m, n, "tau_m"), threshold=_per_neuron(threshold, n, "threshold"),
                           adapt=_per_neuron(adapt, n, "adapt"), tau_adapt=_per_neuron(tau_adapt, n, "tau_adapt"),

@@ -19,11 +19,21 @@ $$I_t = \text{scale} \odot (W x_t + b + s_{t-1} W_\text{rec})$$
 `cast_params`); the input projection is computed in the dtype of its weights and the neuron
 dynamics, states, spikes and readout membranes in `state_dtype` (default float32; float64 under
 `jax_enable_x64`), with the neuron parameters cast to it.
+
+**Execution.** How `simulate` differentiates and runs the unroll is configuration of the layer:
+`adjoint=` (e.g. `bf.DirectAdjoint()`, `bf.CheckpointAdjoint(every=K)`, `bf.ForwardMode()`) and
+`backend=` are static fields set by the constructor (None: simulate's defaults) and passed on at
+every call; `layer.with_execution(...)` (or `brainfuse_jax.nn.with_execution(model, ...)` for
+every layer of a model, which `train(adjoint=, backend=)` uses) returns a copy with other values.
+They are fields rather than call arguments so that a model carries its execution policy through
+`eqx.nn.Sequential`, `Sequential`, a user's loss function and `train` unchanged.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import copy
 
 import equinox as eqx
 import jax
@@ -126,6 +136,8 @@ class AbstractSpikingLayer(eqx.Module):
     state_dtype: Any = eqx.field(static=True)
     v0: float | None = eqx.field(static=True)
     chunk_size: int | None = eqx.field(static=True, default=None)
+    adjoint: Any = eqx.field(static=True, default=None)
+    backend: Any = eqx.field(static=True, default=None)
 
     def _call_neuron(self) -> AbstractNeuron:
         return self.neuron
@@ -138,6 +150,17 @@ class AbstractSpikingLayer(eqx.Module):
     def frame_ms(self) -> float:
         """Duration of one input frame, `substeps * dt`, in ms."""
         return self.substeps * self.dt
+
+    def with_execution(self, *, adjoint: Any = None, backend: Any = None) -> AbstractSpikingLayer:
+        """This layer with its `adjoint` and/or `backend` replaced (None keeps the layer's value);
+        the parameters are shared, not copied. See the constructor's arguments of the same names."""
+        changes = {"adjoint": _check_static(adjoint, "adjoint", "an adjoint object such as bf.DirectAdjoint()"),
+                   "backend": _check_static(backend, "backend", "a backend for simulate's backend=")}
+        new = copy.copy(self)
+        for name, value in changes.items():
+            if value is not None:
+                object.__setattr__(new, name, value)  # a static field: eqx.tree_at cannot reach it
+        return new
 
     def project(self, x: Float[Array, "B T f"]) -> Float[Array, "B T n"]:
         """The input projection per time step (in the weights' dtype), or `x` itself."""
@@ -194,8 +217,11 @@ class AbstractSpikingLayer(eqx.Module):
         framed = self._framed(dtype, x.shape[0])
         if state0 is None:
             state0 = framed.init_state((x.shape[0], self.n), dtype)
+        # backend= only when set: None is simulate's own default, whatever form that argument takes
+        execution = {} if self.backend is None else {"backend": self.backend}
         final, rec = simulate(framed, state0, h, self.dt, remat=self.remat, chunk_size=self.chunk_size,
-                              record={"s": "output", "v": lambda st, out: st["neuron"]["v"]})
+                              adjoint=self.adjoint, record={"s": "output", "v": lambda st, out: st["neuron"]["v"]},
+                              **execution)
         spikes, v = rec["s"], rec["v"]
         if not (return_state or return_details):
             return spikes
@@ -214,8 +240,18 @@ def _linear(in_features, n, key, dtype=None):
     return eqx.nn.Linear(in_features, n, key=key, dtype=dtype)
 
 
+def _check_static(value, name: str, what: str):
+    """`value` (None or a hashable object: it is a static field of the layer), else `TypeError`."""
+    try:
+        hash(value)
+    except TypeError:
+        raise TypeError(f"{name} must be None or {what} (hashable: it is static configuration of the layer), "
+                        f"got an unhashable {type(value).__name__}") from None
+    return value
+
+
 def _common(self, in_features, n, key, dt, substeps, recurrent, rec_gain, remat, state_dtype, v0=None,
-            chunk_size=None):
+            chunk_size=None, adjoint=None, backend=None):
     """Shared constructor work; returns the key for the neuron."""
     n = check_positive_int(n, "n", "number of neurons")
     substeps = check_positive_int(substeps, "substeps", "integration steps per input frame")
@@ -234,6 +270,9 @@ def _common(self, in_features, n, key, dt, substeps, recurrent, rec_gain, remat,
     if chunk_size is not None:
         chunk_size = check_positive_int(chunk_size, "chunk_size", "frames per truncated-BPTT chunk")
     self.chunk_size = chunk_size
+    # forwarded to simulate as given (it validates them and names the argument in its errors)
+    self.adjoint = _check_static(adjoint, "adjoint", "an adjoint object such as bf.DirectAdjoint()")
+    self.backend = _check_static(backend, "backend", "a backend for simulate's backend=")
     self.state_dtype = None if state_dtype is None else jnp.dtype(state_dtype)
     self.v0 = None if v0 is None else float(v0)
     if not isinstance(recurrent, bool):
@@ -256,5 +295,12 @@ _LAYER_ARGS = """
     - `remat`: rematerialise each frame in the backward pass (less memory, ~1.3x time).
     - `chunk_size`: truncated BPTT, in frames: the gradient through the neuron state is cut every
       `chunk_size` frames (forward values unchanged); None (default) for full BPTT.
-    - `state_dtype`: dtype of states and outputs (default float32, float64 under x64)."""
+    - `state_dtype`: dtype of states and outputs (default float32, float64 under x64).
+    - `adjoint`: how `simulate` differentiates the unroll: `bf.CheckpointAdjoint(every=K)`,
+      `bf.DirectAdjoint()` or `bf.ForwardMode()` (the neuron's parameters only, so it applies to
+      a layer without input projection, `in_features=None`, whose input is not differentiated,
+      and without `recurrent`, `remat` or `chunk_size`); None (default): simulate's default
+      (`CheckpointAdjoint`, `DirectAdjoint` with `remat=True`). Forward values are the same.
+    - `backend`: passed on as simulate's `backend=` (e.g. `"xla"`, `"pallas"`); None (default):
+      simulate's default. (Change either later with `with_execution`.)"""
 

@@ -1,5 +1,6 @@
 """Composition: `TimeDistributed` (a per-frame module over time), `Sequential` (a stack with debug
-probes), `cast_params` (mixed precision)."""
+probes), `cast_params` (mixed precision), `with_execution` (the adjoint/backend of every spiking
+layer of a model)."""
 
 from __future__ import annotations
 
@@ -53,3 +54,27 @@ def cast_params(model, dtype):
 
     The spiking layers still integrate their neurons in `state_dtype` (float32 by default)."""
     return _cast_floats(model, jnp.dtype(dtype))
+
+
+def with_execution(model, *, adjoint: Any = None, backend: Any = None):
+    """`model` with every spiking layer (`AbstractSpikingLayer`, found anywhere in the pytree,
+    e.g. inside `Sequential` or a user's module) given `adjoint` and/or `backend` for its calls
+    to `simulate` (None keeps each layer's own value). Used by `train(adjoint=, backend=)`.
+
+    **Raises:** `ValueError` if `model` holds no spiking layer (the setting would do nothing).
+    """
+    if adjoint is None and backend is None:
+        return model
+    found = []
+
+    def set_one(leaf):
+        if isinstance(leaf, AbstractSpikingLayer):
+            found.append(leaf)
+            return leaf.with_execution(adjoint=adjoint, backend=backend)
+        return leaf
+
+    out = jax.tree.map(set_one, model, is_leaf=lambda x: isinstance(x, AbstractSpikingLayer))
+    if not found:
+        raise ValueError("adjoint= / backend= apply to the spiking layers (AbstractSpikingLayer) of the model, "
+                         f"and this {type(model).__name__} holds none")
+    return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -83,8 +85,11 @@ class HHLayer(AbstractSpikingLayer):
         chunk_size: int | None = None,
         detach_gates: bool = False,
         state_dtype=None,
+        adjoint: Any = None,
+        backend: Any = None,
     ):
-        _common(self, in_features, n, key, dt, substeps, recurrent, rec_gain, remat, state_dtype, v0, chunk_size)
+        _common(self, in_features, n, key, dt, substeps, recurrent, rec_gain, remat, state_dtype, v0,
+                chunk_size, adjoint=adjoint, backend=backend)
         if not isinstance(detach_gates, bool):
             raise TypeError(f"detach_gates must be a bool, got {detach_gates!r}")
         self.detach_gates = detach_gates

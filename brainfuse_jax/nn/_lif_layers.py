@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from jaxtyping import PRNGKeyArray
 
@@ -44,8 +44,11 @@ class LIFLayer(AbstractSpikingLayer):
         remat: bool = False,
         chunk_size: int | None = None,
         state_dtype=None,
+        adjoint: Any = None,
+        backend: Any = None,
     ):
-        _common(self, in_features, n, key, dt, substeps, recurrent, rec_gain, remat, state_dtype, chunk_size=chunk_size)
+        _common(self, in_features, n, key, dt, substeps, recurrent, rec_gain, remat, state_dtype,
+                chunk_size=chunk_size, adjoint=adjoint, backend=backend)
         self.neuron = LIF(beta=_per_neuron(beta, self.n, "beta"), threshold=_per_neuron(threshold, self.n, "threshold"),
                           learn_beta=learn_beta, reset=reset, surrogate=surrogate, detach_reset=detach_reset)
         self.input_scale = None
@@ -82,8 +85,11 @@ class ALIFLayer(AbstractSpikingLayer):
         remat: bool = False,
         chunk_size: int | None = None,
         state_dtype=None,
+        adjoint: Any = None,
+        backend: Any = None,
     ):
-        _common(self, in_features, n, key, dt, substeps, recurrent, rec_gain, remat, state_dtype, chunk_size=chunk_size)
+        _common(self, in_features, n, key, dt, substeps, recurrent, rec_gain, remat, state_dtype,
+                chunk_size=chunk_size, adjoint=adjoint, backend=backend)
         n = self.n
         self.neuron = ALIF(beta=_per_neuron(beta, n, "beta"), threshold=_per_neuron(threshold, n, "threshold"),
                            adapt=_per_neuron(adapt, n, "adapt"), tau_adapt=_per_neuron(tau_adapt, n, "tau_adapt"),
@@ -119,8 +125,11 @@ class RecurrentLIFLayer(AbstractSpikingLayer):
         remat: bool = False,
         chunk_size: int | None = None,
         state_dtype=None,
+        adjoint: Any = None,
+        backend: Any = None,
     ):
-        k = _common(self, in_features, n, key, dt, substeps, False, rec_gain, remat, state_dtype, chunk_size=chunk_size)
+        k = _common(self, in_features, n, key, dt, substeps, False, rec_gain, remat, state_dtype,
+                    chunk_size=chunk_size, adjoint=adjoint, backend=backend)
         n = self.n
         self.neuron = RecurrentLIF(n, key=k, gain=rec_gain, beta=_per_neuron(beta, n, "beta"),
                                    threshold=_per_neuron(threshold, n, "threshold"), learn_beta=learn_beta,
