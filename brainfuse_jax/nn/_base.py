@@ -31,9 +31,8 @@ They are fields rather than call arguments so that a model carries its execution
 
 from __future__ import annotations
 
-from typing import Any
-
 import copy
+from typing import Any
 
 import equinox as eqx
 import jax
