@@ -7,6 +7,7 @@ import numpy as np
 import optax
 import pytest
 
+import brainfuse_jax as bf
 from brainfuse_jax import nn
 
 KEY = jax.random.PRNGKey(0)
@@ -142,3 +143,27 @@ def test_train_bad_arguments():
         nn.train(_model(), _loss, (x, y[:10]), epochs=1, batch_size=8, **kw)
     with pytest.raises(ValueError, match="pass eval_fn and eval_data together"):
         nn.train(_model(), _loss, (x, y), epochs=1, batch_size=8, eval_fn=lambda m, x, y: {}, **kw)
+
+
+def test_train_passes_adjoint_and_backend_to_the_layers():
+    """train(adjoint=, backend=) sets them on every spiking layer (nn.with_execution) and so
+    reaches simulate: DirectAdjoint trains as the default adjoint does (same loss history to
+    float32 rounding); ForwardMode, which cannot differentiate the layer's input projection, and
+    an unknown backend fail in simulate, naming the argument."""
+    x, y = _toy(64)
+    kw = dict(optimizer=optax.adam(1e-2), epochs=2, batch_size=32, key=KEY, progress=False)
+    model = nn.with_execution(_model(), adjoint=bf.DirectAdjoint())
+    assert model.layers[0].adjoint == bf.DirectAdjoint() and model.layers[0].backend is None
+    assert _model().layers[0].adjoint is None
+    _, hist0 = nn.train(_model(), _loss, (x, y), **kw)
+    trained, hist1 = nn.train(_model(), _loss, (x, y), adjoint=bf.DirectAdjoint(), **kw)
+    assert trained.layers[0].adjoint == bf.DirectAdjoint()
+    np.testing.assert_allclose([h["loss"] for h in hist1], [h["loss"] for h in hist0], rtol=1e-4)
+    with pytest.raises(ValueError, match="ForwardMode"):
+        nn.train(_model(), _loss, (x, y), adjoint=bf.ForwardMode(), **kw)
+    with pytest.raises((TypeError, ValueError), match="backend"):
+        nn.train(_model(), _loss, (x, y), backend="no-such-backend", **kw)
+    readout = nn.SpikeCountReadout(2, 2, key=KEY)
+    with pytest.raises(ValueError, match="holds none"):
+        nn.train(readout, lambda m, x, y: nn.cross_entropy(m(x), y), (x, y), adjoint=bf.DirectAdjoint(), **kw)
+    assert nn.with_execution(readout) is readout  # nothing to set: unchanged

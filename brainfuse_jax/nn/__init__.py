@@ -2,23 +2,20 @@
 gradient training, readouts, losses and regularisers, debug probes, a small training loop and
 offline data sets. See docs/learning.md."""
 
+from ._asn_layer import ASNLayer as ASNLayer
+from ._base import AbstractSpikingLayer as AbstractSpikingLayer
+from ._containers import cast_params as cast_params
+from ._containers import Sequential as Sequential
+from ._containers import TimeDistributed as TimeDistributed
+from ._containers import with_execution as with_execution
 from ._data import Dataset as Dataset
 from ._data import delayed_spike_patterns as delayed_spike_patterns
 from ._data import load_digits as load_digits
 from ._data import load_mnist1d as load_mnist1d
-from ._layers import AbstractSpikingLayer as AbstractSpikingLayer
-from ._layers import ALIFLayer as ALIFLayer
-from ._layers import ASNLayer as ASNLayer
-from ._layers import cast_params as cast_params
-from ._layers import HHLayer as HHLayer
-from ._layers import LeakyReadout as LeakyReadout
-from ._layers import LIFLayer as LIFLayer
-from ._layers import RecurrentLIFLayer as RecurrentLIFLayer
-from ._layers import reduce_time as reduce_time
-from ._layers import Sequential as Sequential
-from ._layers import spike_count as spike_count
-from ._layers import SpikeCountReadout as SpikeCountReadout
-from ._layers import TimeDistributed as TimeDistributed
+from ._hh_layer import HHLayer as HHLayer
+from ._lif_layers import ALIFLayer as ALIFLayer
+from ._lif_layers import LIFLayer as LIFLayer
+from ._lif_layers import RecurrentLIFLayer as RecurrentLIFLayer
 from ._losses import accuracy as accuracy
 from ._losses import cross_entropy as cross_entropy
 from ._losses import firing_rate_loss as firing_rate_loss
@@ -27,6 +24,10 @@ from ._losses import rate_cross_entropy as rate_cross_entropy
 from ._losses import variance_invariance_loss as variance_invariance_loss
 from ._probes import PROBES as PROBES
 from ._probes import probes as probes
+from ._readouts import LeakyReadout as LeakyReadout
+from ._readouts import reduce_time as reduce_time
+from ._readouts import spike_count as spike_count
+from ._readouts import SpikeCountReadout as SpikeCountReadout
 from ._train import evaluate as evaluate
 from ._train import load_checkpoint as load_checkpoint
 from ._train import save_checkpoint as save_checkpoint
@@ -50,6 +51,7 @@ __all__ = [
     "spike_count",
     "SpikeCountReadout",
     "TimeDistributed",
+    "with_execution",
     "accuracy",
     "cross_entropy",
     "firing_rate_loss",

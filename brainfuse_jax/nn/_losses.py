@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from ._checks import check_labels, check_sequence
-from ._layers import reduce_time
+from ._readouts import reduce_time
 
 
 def _logits(logits, name="logits"):

@@ -16,6 +16,7 @@ import optax
 from jaxtyping import PRNGKeyArray, PyTree
 
 from ._checks import check_positive_int
+from ._containers import with_execution
 
 
 def save_checkpoint(path: str | os.PathLike, tree: PyTree) -> None:
@@ -78,6 +79,8 @@ def train(
     resume: bool = False,
     progress: bool = True,
     filter_spec: Callable = eqx.is_inexact_array,
+    adjoint: Any = None,
+    backend: Any = None,
 ) -> tuple[PyTree, list[dict]]:
     """Minibatch training with optax.
 
@@ -94,6 +97,11 @@ def train(
     - `checkpoint`: a file path: `(model, opt_state, epoch)` is saved there after every epoch
       (`save_checkpoint`); with `resume=True` training continues from it if it exists.
     - `progress`: show a tqdm progress bar over batches.
+    - `adjoint`, `backend`: set on every spiking layer of `model` (`with_execution`) and so passed
+      on to `simulate` in each training and evaluation step, e.g. `adjoint=bf.DirectAdjoint()`
+      (faster backward pass for short sequences) or `bf.CheckpointAdjoint(every=K)`; None
+      (default) keeps the layers' own (simulate's defaults unless set). The returned model keeps
+      them. `ValueError` if given for a model without spiking layers.
 
     **Returns:** `(model, history)`: one dict per epoch with `epoch`, `loss`, `time_s` (wall time
     of the epoch's training steps, s), aux means and `eval_*` metrics.
@@ -105,6 +113,7 @@ def train(
         raise ValueError(f"batch_size ({batch_size}) must be <= the number of samples ({len(y)})")
     if (eval_fn is None) != (eval_data is None):
         raise ValueError("pass eval_fn and eval_data together (or neither)")
+    model = with_execution(model, adjoint=adjoint, backend=backend)
     params, static = eqx.partition(model, filter_spec)
     opt_state = optimizer.init(params)
     start = 0
