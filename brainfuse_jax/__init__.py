@@ -5,6 +5,7 @@ methods; `simulate` unrolls any of them over time with `lax.scan`.
 """
 
 from . import adjoint as adjoint
+from . import backends as backends
 from . import channels as channels
 from . import fit as fit
 from . import morphology as morphology
@@ -19,9 +20,14 @@ from ._sweep import rheobase as rheobase
 from ._sweep import Run as Run
 from ._sweep import spike_rate as spike_rate
 from ._sweep import sweep as sweep
+from .adjoint import AbstractAdjoint as AbstractAdjoint
 from .adjoint import CheckpointAdjoint as CheckpointAdjoint
 from .adjoint import DirectAdjoint as DirectAdjoint
 from .adjoint import ForwardMode as ForwardMode
+from .backends import AbstractBackend as AbstractBackend
+from .backends import NativeCPU as NativeCPU
+from .backends import Pallas as Pallas
+from .backends import XLA as XLA
 from .channels import AlphaBeta as AlphaBeta
 from .channels import CalciumPool as CalciumPool
 from .channels import Channel as Channel

@@ -101,3 +101,10 @@ def pade_decay(z: Float[ArrayLike, "*s"]) -> tuple[Float[Array, "*s"], Float[Arr
     p = 1.0 + z * (-0.4 + z * 0.05)
     s = 1.0 + z * (0.1 + z * (1.0 / 60.0))
     return p, p + z * s, s
+
+
+def _unbroadcast(x, shape):
+    """Sum `x` down to `shape` (the inverse of broadcasting `shape` to `x.shape`)."""
+    x = jnp.sum(x, axis=tuple(range(x.ndim - len(shape)))) if x.ndim > len(shape) else x
+    axes = tuple(i for i, (a, b) in enumerate(zip(x.shape, shape)) if b == 1 and a != 1)
+    return jnp.sum(x, axis=axes, keepdims=True).reshape(shape) if axes else x.reshape(shape)

@@ -58,10 +58,10 @@ def _model(couple, dtype=np.float64):
     return Coupled(jnp.asarray(np.linspace(2.0, 4.0, N), dtype), jnp.asarray(0.8, dtype), couple)
 
 
-def _loss(model, adjoint, record="v"):
+def _loss(model, adjoint, record="v", backend=None):
     state0 = model.init_state(N)
     x = jnp.sin(jnp.arange(T, dtype=state0["v"].dtype) * 0.3)[None, :] * jnp.ones((N, 1))
-    final, rec = bf.simulate(model, state0, x, DT, record=record, adjoint=adjoint)
+    final, rec = bf.simulate(model, state0, x, DT, record=record, adjoint=adjoint, backend=backend)
     rec = rec.sum(axis=1) if record != bf.Total("v") else rec
     return jnp.sum(rec * jnp.arange(1, N + 1)) + jnp.sum(final["v"] ** 2)
 
@@ -102,13 +102,14 @@ def test_elementwise_model_is_recognised():
 
 @pytest.mark.parametrize("couple", ["take", "roll", "segment_sum"])
 def test_native_refuses_coupled_step(couple):
-    """ForwardMode(native=True) refuses, naming the primitive; native=None falls back to XLA."""
+    """ForwardMode on backend=NativeCPU() refuses, naming the primitive; the default backend falls
+    back to XLA."""
     if not _loop_cpu.available():
         pytest.skip("the native loop needs a C++ compiler and JAX's CPU backend")
     with jax.enable_x64(True):
         model = _model(couple)
         with pytest.raises(ValueError, match=NAMES[couple]):
-            jax.grad(_loss)(model, bf.ForwardMode(native=True), bf.Total("v"))
+            jax.grad(_loss)(model, bf.ForwardMode(), bf.Total("v"), bf.NativeCPU())
         g_auto = jax.grad(_loss)(model, bf.ForwardMode(), bf.Total("v"))
         g_ckp = jax.grad(_loss)(model, bf.CheckpointAdjoint(), bf.Total("v"))
         np.testing.assert_allclose(g_auto.tau, g_ckp.tau, rtol=1e-10)

@@ -1,5 +1,5 @@
 """The native CPU loop (`brainfuse_kernels._loop_cpu`, C++ generated from a jaxpr) and
-`ForwardMode(native=...)`, which runs a model's forward sensitivities through it: against XLA
+`ForwardMode` with `backend=bf.NativeCPU()` (or the default), which runs a model's forward sensitivities through it: against XLA
 running the same JAX code, against the checkpointed adjoint and against finite differences."""
 
 import equinox as eqx
@@ -12,6 +12,13 @@ from brainfuse_kernels import _jaxpr_c, _loop_cpu
 import brainfuse_jax as bf
 
 DT = 0.025
+NATIVE = (bf.ForwardMode(), bf.NativeCPU())  # (adjoint, backend): the native loop, required
+XLA_FWD = (bf.ForwardMode(), bf.XLA())  # the same sensitivities as an XLA loop
+
+
+def _run(execution):
+    """simulate's `adjoint=`/`backend=` from an adjoint or an (adjoint, backend) pair."""
+    return dict(zip(("adjoint", "backend"), execution)) if isinstance(execution, tuple) else {"adjoint": execution}
 
 pytestmark = pytest.mark.skipif(not _loop_cpu.available(), reason="native loops need a C++ compiler (g++ or $CXX) "
                                 "and JAX's CPU backend")
@@ -105,9 +112,9 @@ def _loss(make, state0, x, record):
         model = make(g)
         if record == "totals":
             final, rec = bf.simulate(model, state0, x, DT, record={"v": bf.Total(lambda s, out: jnp.sin(s["v"]))},
-                                     adjoint=adjoint)
+                                     **_run(adjoint))
             return jnp.mean(rec["v"]) + 1e-3 * jnp.sum(final["v"] ** 2)
-        _, v = bf.simulate(model, state0, x, DT, record="v", adjoint=adjoint)
+        _, v = bf.simulate(model, state0, x, DT, record="v", **_run(adjoint))
         return jnp.mean((v + 60.0) ** 2)
     return loss
 
@@ -122,7 +129,7 @@ def test_native_gradients_equal_checkpoint_adjoint(x64, name, record):
     x = jnp.linspace(2.0, 14.0, 6)[:, None] * (1.0 + 0.3 * jnp.sin(jnp.arange(1200)[None, :] / 40.0))
     loss = _loss(MODELS[name], state0, x, record)
     v_ref, g_ref = jax.value_and_grad(loss)(g0, bf.CheckpointAdjoint())
-    v_nat, g_nat = jax.jit(jax.value_and_grad(loss), static_argnums=1)(g0, bf.ForwardMode(native=True))
+    v_nat, g_nat = jax.jit(jax.value_and_grad(loss), static_argnums=1)(g0, NATIVE)
     np.testing.assert_allclose(v_nat, v_ref, rtol=1e-10)
     np.testing.assert_allclose(g_nat, g_ref, rtol=1e-9, atol=1e-12)
     assert np.abs(np.asarray(g_ref)).min() > 0
@@ -134,7 +141,7 @@ def test_native_gradient_finite_differences(x64):
     x = jnp.asarray([4.0, 8.0, 12.0])[:, None] * jnp.ones((1, 800))
     loss = _loss(MODELS["hh_pade"], state0, x, "per_step")
     g0 = jnp.asarray([120.0, 36.0, 0.3])
-    grad = jax.grad(loss)(g0, bf.ForwardMode(native=True))
+    grad = jax.grad(loss)(g0, NATIVE)
     for k in range(3):
         e = jnp.zeros(3).at[k].set(1e-6 * g0[k])
         fd = (loss(g0 + e, bf.ForwardMode()) - loss(g0 - e, bf.ForwardMode())) / (2 * e[k])
@@ -153,7 +160,7 @@ def test_native_float32_accuracy():
             for record in ("totals", "per_step"):
                 loss = jax.jit(jax.value_and_grad(_loss(MODELS["hh_pade"], state0, x, record)), static_argnums=1)
                 for native in (True, False):
-                    v, g = loss(g0, bf.ForwardMode(native=native))
+                    v, g = loss(g0, (NATIVE if native else XLA_FWD))
                     errors[dtype, record, native] = (float(v), np.asarray(g, np.float64))
     for record in ("totals", "per_step"):
         v64, g64 = errors[np.float64, record, False]
@@ -172,10 +179,10 @@ def test_native_lif_surrogate(x64):
 
     def loss(tau, adjoint):
         _, rec = bf.simulate(bf.ALIF(tau_adapt=tau), state0, x, 0.5, record={"v": "v", "n": bf.Total("output")},
-                             adjoint=adjoint)
+                             **_run(adjoint))
         return jnp.mean(rec["v"] ** 2)
 
-    np.testing.assert_allclose(jax.grad(loss)(200.0, bf.ForwardMode(native=True)),
+    np.testing.assert_allclose(jax.grad(loss)(200.0, NATIVE),
                                jax.grad(loss)(200.0, bf.DirectAdjoint()), rtol=1e-9)
 
 
@@ -186,16 +193,16 @@ def test_native_per_neuron_parameters_held_input_vmap(x64):
 
     def loss(g_na, current, adjoint):
         model = bf.HH(g_na=g_na, scheme="exp_euler", decay="pade")
-        _, sv = bf.simulate(model, state0, current, DT, n_steps=600, record=bf.Total("v"), adjoint=adjoint)
+        _, sv = bf.simulate(model, state0, current, DT, n_steps=600, record=bf.Total("v"), **_run(adjoint))
         return jnp.mean(sv)
 
     g_na, current = jnp.linspace(100.0, 130.0, 4), jnp.asarray([0.0, 5.0, 10.0, 15.0])
     grad = jax.grad(loss, argnums=(0, 1))
-    for got, want in zip(grad(g_na, current, bf.ForwardMode(native=True)), grad(g_na, current, bf.CheckpointAdjoint())):
+    for got, want in zip(grad(g_na, current, NATIVE), grad(g_na, current, bf.CheckpointAdjoint())):
         np.testing.assert_allclose(got, want, rtol=1e-9)
     sweep = jnp.stack([g_na, g_na * 0.9, g_na * 1.1])
     batched = jax.jit(jax.vmap(jax.value_and_grad(loss), in_axes=(0, None, None)), static_argnums=2)
-    values, grads = batched(sweep, current, bf.ForwardMode(native=True))
+    values, grads = batched(sweep, current, NATIVE)
     for k in range(3):
         v, g = jax.value_and_grad(loss)(sweep[k], current, bf.CheckpointAdjoint())
         np.testing.assert_allclose(values[k], v, rtol=1e-12)
@@ -209,37 +216,39 @@ def test_native_fallbacks_and_errors(monkeypatch):
     x = jnp.full((3, 50), 10.0)
 
     def loss(g, adjoint, dt=DT, record="v", scheme="exp_euler"):
-        _, rec = bf.simulate(bf.HH(g_na=g, scheme=scheme), state0, x, dt, record=record, adjoint=adjoint)
+        _, rec = bf.simulate(bf.HH(g_na=g, scheme=scheme), state0, x, dt, record=record, **_run(adjoint))
         return jnp.sum(rec)
 
-    want = jax.grad(loss)(120.0, bf.ForwardMode(native=False))
+    want = jax.grad(loss)(120.0, XLA_FWD)
     # a traced dt
     traced = jax.jit(jax.grad(lambda g, dt, a: loss(g, a, dt)), static_argnums=2)
     np.testing.assert_allclose(traced(120.0, DT, bf.ForwardMode()), want, rtol=1e-5)
     with pytest.raises(ValueError, match="traced dt"):
-        traced(120.0, DT, bf.ForwardMode(native=True))
+        traced(120.0, DT, NATIVE)
     # NEURON's rate tables (a gather from a table: not translated)
     with pytest.raises(ValueError, match="rate tables"):
-        jax.grad(loss)(120.0, bf.ForwardMode(native=True), scheme="neuron")
+        jax.grad(loss)(120.0, NATIVE, scheme="neuron")
     np.testing.assert_allclose(jax.grad(loss)(120.0, bf.ForwardMode(), scheme="neuron"),
-                               jax.grad(loss)(120.0, bf.ForwardMode(native=False), scheme="neuron"), rtol=1e-6)
+                               jax.grad(loss)(120.0, XLA_FWD, scheme="neuron"), rtol=1e-6)
     # a record that is not one number per neuron
     mean_v = bf.Total(lambda s, out: jnp.mean(s["v"]))
     with pytest.raises(ValueError, match="one number per neuron"):
-        jax.grad(loss)(120.0, bf.ForwardMode(native=True), record=mean_v)
+        jax.grad(loss)(120.0, NATIVE, record=mean_v)
     np.testing.assert_allclose(jax.grad(loss)(120.0, bf.ForwardMode(), record=mean_v),
-                               jax.grad(loss)(120.0, bf.ForwardMode(native=False), record=mean_v), rtol=1e-6)
+                               jax.grad(loss)(120.0, XLA_FWD, record=mean_v), rtol=1e-6)
     # no compiler / another backend
     monkeypatch.setattr(_loop_cpu, "available", lambda: False)
     with pytest.raises(ValueError, match="compiler"):
-        jax.grad(loss)(120.0, bf.ForwardMode(native=True))
+        jax.grad(loss)(120.0, NATIVE)
     np.testing.assert_allclose(jax.grad(loss)(120.0, bf.ForwardMode()), want, rtol=1e-6)
 
 
 @pytest.mark.parametrize("bad", ["yes", 1, 0.5])
 def test_bad_native_flag(bad):
-    with pytest.raises(TypeError, match="native"):
-        bf.ForwardMode(native=bad)
+    with pytest.raises(TypeError, match="fallback"):
+        bf.NativeCPU(fallback=bad)
+    with pytest.raises(ValueError, match="backend must be"):
+        bf.simulate(bf.LIF(), bf.LIF().init_state(2), jnp.zeros((2, 3)), DT, backend=bad)
 
 
 def test_native_loop_is_one_custom_call():
@@ -249,7 +258,7 @@ def test_native_loop_is_one_custom_call():
 
     def loss(g):
         _, sv = bf.simulate(bf.HH(g_k=g, scheme="exp_euler"), state0, jnp.full(4, 8.0), DT, n_steps=100,
-                            record=bf.Total("v"), adjoint=bf.ForwardMode(native=True))
+                            record=bf.Total("v"), **_run(NATIVE))
         return jnp.sum(sv)
 
     hlo = jax.jit(jax.grad(loss)).lower(36.0).compile().as_text()
@@ -266,11 +275,11 @@ def test_failed_build_falls_back(monkeypatch, tmp_path):
 
     def loss(g, adjoint):
         _, sv = bf.simulate(bf.HH(g_na=g, scheme="exp_euler", decay="pade"), state0, jnp.full(2, 9.0), DT,
-                            n_steps=77, record=bf.Total("v"), adjoint=adjoint)
+                            n_steps=77, record=bf.Total("v"), **_run(adjoint))
         return jnp.sum(sv)
 
     with pytest.warns(RuntimeWarning, match="build"):
         got = jax.grad(loss)(118.0, bf.ForwardMode())
-    np.testing.assert_allclose(got, jax.grad(loss)(118.0, bf.ForwardMode(native=False)), rtol=1e-6)
+    np.testing.assert_allclose(got, jax.grad(loss)(118.0, XLA_FWD), rtol=1e-6)
     with pytest.raises(ValueError, match="build failed"), pytest.warns(RuntimeWarning):
-        jax.grad(loss)(118.0, bf.ForwardMode(native=True))
+        jax.grad(loss)(118.0, NATIVE)

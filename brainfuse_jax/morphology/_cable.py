@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from ..adjoint import _unbroadcast
+from .._math import _unbroadcast
 
 UNROLL_MAX_LEVELS = 128
 

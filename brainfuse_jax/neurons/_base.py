@@ -54,6 +54,11 @@ class AbstractNeuron(eqx.Module):
         """Shape of one time step of input for `state` (default: the shape of `state["v"]`)."""
         return tuple(state["v"].shape)
 
+    def for_backend(self, backend) -> AbstractNeuron:
+        """This model as `backend` (`brainfuse_jax.backends`) runs it; models with kernels of
+        their own (a `Cell`'s tree solve) take the backend's choice here. Default: itself."""
+        return self
+
 
 def check_step_input(model: AbstractNeuron, state: State, x, name: str = "x"):
     """Shape check of one step's input against the state's batch shape (trace time)."""

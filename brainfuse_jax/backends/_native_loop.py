@@ -26,15 +26,15 @@ def _unsupported():
 
 
 def _usable(native: bool | None) -> bool:
-    """Whether to try the native loop (`ForwardMode.native`: None if it can run here, True, False)."""
+    """Whether to try the native loop (the backend's `native`: None if it can run here, True, False)."""
     if native is False:
         return False
     from brainfuse_kernels import _loop_cpu
     if _loop_cpu.available():
         return True
     if native:
-        raise ValueError("ForwardMode(native=True) needs JAX's CPU backend and a C++ compiler ($CXX, default g++); "
-                         "use native=None to fall back to XLA")
+        raise ValueError("ForwardMode with backend=bf.NativeCPU() needs JAX's CPU backend and a C++ compiler ($CXX, "
+                         "default g++); use backend=None to fall back to XLA")
     return False
 
 
@@ -107,8 +107,9 @@ def _per_neuron(model, state0, inputs, dt, per_step: dict[str, Callable], totals
 
 
 def run(model, state0, inputs, dt, per_step, totals, n_steps, idx, cts=(), *, native: bool | None = None):
-    """The native loop for `forward_mode_unroll`, or None where `native` (`ForwardMode.native`)
-    rules it out or the model cannot be translated (`ValueError` instead with `native=True`).
+    """The native loop for `forward_mode_unroll`, or None where `native` (the backend's) rules it
+    out or the model cannot be translated (`ValueError` instead with `native=True`, i.e.
+    `backend=bf.NativeCPU()`).
 
     **Returns:** `(final state, {name: total}, d_final (leaves with a leading P axis), {name: d_total
     (P, ...)}, acc)`; `acc` (with `cts`, one `(B, T)` cotangent per record leaf) is a list of P
@@ -123,10 +124,11 @@ def run(model, state0, inputs, dt, per_step, totals, n_steps, idx, cts=(), *, na
             fn, params, states, xs, n_steps, n_dirs=len(idx), cts=cts, n_records=n_rec, n_totals=n_tot)
     except _unsupported() as err:
         if native:
-            raise ValueError(f"ForwardMode(native=True) cannot run this simulation as a native loop: {err} (it needs "
+            raise ValueError(f"ForwardMode with backend=bf.NativeCPU() cannot run this simulation as a native loop: "
+                             f"{err} (it needs "
                              "a concrete dt, states and records of one number per neuron of a batch (B,), parameters "
                              "that are scalars or per neuron, inputs (B, T), and a step of scalar operations per "
-                             "neuron); use native=None to fall back to XLA") from None
+                             "neuron); use backend=None to fall back to XLA") from None
         return None
     except Exception as err:  # noqa: BLE001 - a model the translation did not foresee: XLA still runs it
         if native:
