@@ -202,7 +202,7 @@ class _Emitter:
             for v in (*eqn.invars, *eqn.outvars):
                 aval = v.aval
                 if getattr(aval, "shape", None) != () or np.dtype(aval.dtype) not in CTYPES:
-                    raise Unsupported(f"{eqn.primitive.name} on {aval}")
+                    raise Unsupported(f"arrays inside the step ({eqn.primitive.name} on {aval}; e.g. rate tables)")
             outs = self.eqn(eqn, [read(a) for a in eqn.invars])
             for var, out in zip(eqn.outvars, outs, strict=True):
                 env[var] = out
