@@ -93,7 +93,6 @@ def simulate(
         adjoint = DirectAdjoint() if remat else CheckpointAdjoint()
     if not isinstance(adjoint, AbstractAdjoint):
         raise TypeError(f"adjoint must be DirectAdjoint(), CheckpointAdjoint(every=K) or ForwardMode(), got {adjoint!r}")
-    backend.check(adjoint)
     adjoint = adjoint.configure(chunk_size=chunk_size, remat=remat, backend=backend)
     # A concrete dt is static: a compiled unroll is reused for every call with the same dt. (Under a
     # user's jit, check_dt's array of a Python float is a tracer: keep the float itself.)

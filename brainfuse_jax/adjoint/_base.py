@@ -20,9 +20,10 @@ class AbstractAdjoint(eqx.Module):
 
     def configure(self, *, chunk_size: int | None, remat: bool, backend) -> AbstractAdjoint:
         """The adjoint to run with these `simulate` options (`ValueError` where they do not
-        combine). Default: itself, without truncation or remat."""
+        combine). Default: itself, without truncation, remat or a fused backend."""
         if chunk_size is not None or remat:
             raise ValueError(f"{type(self).__name__}() does not combine with chunk_size or remat")
+        check_unfused(backend)
         return self
 
     @abc.abstractmethod
@@ -33,6 +34,13 @@ class AbstractAdjoint(eqx.Module):
         `per_step`/`totals` map record names to `(state, output) -> pytree`; `chunk_size` is
         simulate's truncation; `native` is the backend's choice of compiled CPU loops (None:
         where available, True: required, False: never)."""
+
+
+def check_unfused(backend) -> None:
+    """`ValueError` for a backend with fused kernels of its own (they run `CheckpointAdjoint` only)."""
+    if backend.fused:
+        raise ValueError("backend='pallas' is differentiated by its own backward kernel: use "
+                         "adjoint=CheckpointAdjoint(every=K) (the default) or None")
 
 
 def float_inputs(inputs, state0):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..unroll import scan_unroll
-from ._base import AbstractAdjoint
+from ._base import AbstractAdjoint, check_unfused
 
 
 class DirectAdjoint(AbstractAdjoint):
@@ -12,6 +12,7 @@ class DirectAdjoint(AbstractAdjoint):
     T x N x (intermediates of one step)."""
 
     def configure(self, *, chunk_size, remat, backend):
+        check_unfused(backend)
         return self
 
     def unroll(self, model, state0, inputs, dt, per_step, totals, n_steps, *, chunk_size, remat, native):

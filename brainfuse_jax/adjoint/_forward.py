@@ -38,7 +38,7 @@ class ForwardMode(AbstractAdjoint):
     """
 
     def configure(self, *, chunk_size, remat, backend):
-        if remat or chunk_size is not None:
+        if remat or chunk_size is not None or backend.fused:
             raise ValueError("adjoint=ForwardMode() stores nothing and truncates nothing: it does not combine with "
                              "remat, chunk_size or backend='pallas'")
         return self

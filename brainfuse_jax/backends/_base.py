@@ -11,6 +11,7 @@ import jax.numpy as jnp
 class AbstractBackend(eqx.Module):
     """How `simulate` executes.
 
+    - `fused`: whether it runs its own fused forward/backward kernels (adjoints check it).
     - `native`: whether compiled C++ kernels (through XLA's FFI) run the parts that have them:
       `ForwardMode`'s sensitivity loop, a `Cell`'s tree solve. None: where they are available
       (a C++ compiler and JAX's CPU backend), True: required (`ValueError` otherwise), False: never.
@@ -24,8 +25,11 @@ class AbstractBackend(eqx.Module):
     def native(self) -> bool | None:
         return None
 
-    def check(self, adjoint) -> None:
-        """`ValueError` if this backend cannot run `adjoint`."""
+    @property
+    def fused(self) -> bool:
+        """Whether the backend runs forward and backward passes as fused kernels of its own (then
+        only `CheckpointAdjoint`, whose blocks the kernels use, applies)."""
+        return False
 
     def prepare(self, model):
         return model.for_backend(self)

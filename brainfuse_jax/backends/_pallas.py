@@ -38,14 +38,9 @@ class Pallas(AbstractBackend):
     def native(self) -> bool | None:
         return False
 
-    def check(self, adjoint) -> None:
-        from ..adjoint import CheckpointAdjoint, ForwardMode
-        if isinstance(adjoint, ForwardMode):
-            raise ValueError("adjoint=ForwardMode() stores nothing and truncates nothing: it does not combine with "
-                             "remat, chunk_size or backend='pallas'")
-        if not isinstance(adjoint, CheckpointAdjoint):
-            raise ValueError("backend='pallas' is differentiated by its own backward kernel: use "
-                             "adjoint=CheckpointAdjoint(every=K) (the default) or None")
+    @property
+    def fused(self) -> bool:
+        return True
 
     def hold(self, model, state0, held, n_steps: int):  # the kernels stream (B, T) inputs
         return model, jax.tree.map(lambda a: jnp.broadcast_to(a[:, None], (a.shape[0], n_steps, *a.shape[1:])), held)
