@@ -34,7 +34,7 @@ class AbstractScheme(eqx.Module):
     (instantaneous gates to inf at `v`), and the fields `c_m`, `calcium` and `decay`.
     """
 
-    name: ClassVar[str]
+    name: eqx.AbstractClassVar[str]
     tables: ClassVar[bool] = False
 
     @abc.abstractmethod
@@ -53,7 +53,7 @@ class AbstractImplicitScheme(AbstractScheme):
     stiff for short compartments) is solved implicitly in the same system (`hines_solve`).
     """
 
-    cable_factor: ClassVar[float]
+    cable_factor: eqx.AbstractClassVar[float]
 
     def step(self, neuron, state: State, x, dt) -> State:
         v = state["v"]
