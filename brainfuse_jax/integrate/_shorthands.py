@@ -9,10 +9,11 @@ from ._exp_euler import ExpEuler
 from ._neuron_tables import NeuronTables
 from ._rk4 import RK4
 
+# A new scheme: its file, and its class here (its `name` becomes the shorthand).
 SHORTHANDS: dict[str, type[AbstractScheme]] = {
     cls.name: cls for cls in (NeuronTables, BackwardEuler, ExpEuler, RK4, CrankNicolson)}
-POINT_SCHEMES = ("neuron", "backward_euler", "exp_euler", "rk4", "crank_nicolson")
-CELL_SCHEMES = ("neuron", "backward_euler", "crank_nicolson")
+POINT_SCHEMES = tuple(SHORTHANDS)  # ("neuron", "backward_euler", "exp_euler", "rk4", "crank_nicolson")
+CELL_SCHEMES = tuple(n for n, cls in SHORTHANDS.items() if issubclass(cls, AbstractImplicitScheme))
 
 
 def as_scheme(scheme: str | AbstractScheme, name: str = "scheme") -> AbstractScheme:
