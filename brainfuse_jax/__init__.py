@@ -8,9 +8,11 @@ from . import adjoint as adjoint
 from . import backends as backends
 from . import channels as channels
 from . import fit as fit
+from . import integrate as integrate
 from . import morphology as morphology
 from . import nn as nn
 from . import surrogate as surrogate
+from . import synapses as synapses
 
 from ._sweep import fi_curve as fi_curve
 from ._sweep import plot_rate_map as plot_rate_map
@@ -36,13 +38,9 @@ from .channels import HHNa as HHNa
 from .channels import InfTau as InfTau
 from .channels import Instantaneous as Instantaneous
 from .channels import Leak as Leak
-from .morphology import AlphaSyn as AlphaSyn
 from .morphology import Cell as Cell
 from .morphology import CompartmentTree as CompartmentTree
-from .morphology import Exp2Syn as Exp2Syn
-from .morphology import ExpSyn as ExpSyn
 from .morphology import hines_solve as hines_solve
-from .morphology import IClamp as IClamp
 from .morphology import Morphology as Morphology
 from .morphology import read_swc as read_swc
 from .neurons import AbstractNeuron as AbstractNeuron
@@ -60,5 +58,9 @@ from .neurons._point import PospischilRS as PospischilRS
 from .simulate import simulate as simulate
 from .simulate import Total as Total
 from .surrogate import Surrogate as Surrogate
+from .synapses import AlphaSyn as AlphaSyn
+from .synapses import Exp2Syn as Exp2Syn
+from .synapses import ExpSyn as ExpSyn
+from .synapses import IClamp as IClamp
 
 __version__ = "0.1.0"

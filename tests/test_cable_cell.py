@@ -21,14 +21,16 @@ def one_compartment(area_um2=2000.0):
                            swc_type=[1], dist_um=[0.0], section_names=("soma",))
 
 
-@pytest.mark.parametrize("scheme", ["neuron", "backward_euler"])
-def test_one_compartment_equals_point_neuron(x64, scheme):
-    """Same channels (incl. an instantaneous gate) and current: nA = uA/cm2 * area * 1e-5."""
+@pytest.mark.parametrize("scheme,decay", [("neuron", "exp"), ("backward_euler", "exp"), ("crank_nicolson", "exp"),
+                                          ("neuron", "pade")])
+def test_one_compartment_equals_point_neuron(x64, scheme, decay):
+    """Same channels (incl. an instantaneous gate) and current: nA = uA/cm2 * area * 1e-5. The
+    scheme and the gate update (exact or Pade decays) are the same objects in both models."""
     channels = {"na": PospischilNa(50.0), "kd": PospischilKd(5.0), "km": PospischilM(0.07),
                 "cat": PospischilCaT(0.4), "leak": bf.Leak(0.1, -70.0)}
     area = 2000.0
-    point = bf.PointNeuron(channels=channels, temperature=36.0, scheme=scheme, c_m=1.0)
-    cell = Cell(one_compartment(area), channels, temperature=36.0, scheme=scheme)
+    point = bf.PointNeuron(channels=channels, temperature=36.0, scheme=scheme, c_m=1.0, decay=decay)
+    cell = Cell(one_compartment(area), channels, temperature=36.0, scheme=scheme, decay=decay)
     k = np.arange(4000)
     i_density = jnp.asarray(np.where((k >= 400) & (k < 3000), 6.0, -1.0))[None, :]  # uA/cm2
     _, v_point = bf.simulate(point, point.init_state(1, jnp.float64), i_density, DT, record="v")

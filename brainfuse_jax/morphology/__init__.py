@@ -16,9 +16,9 @@ from ._cable import HinesStructure as HinesStructure
 from ._cable import hines_solve as hines_solve
 from ._cable import tree_laplacian as tree_laplacian
 from ._cell import Cell as Cell
-from ._synapses import AlphaSyn as AlphaSyn
-from ._synapses import Exp2Syn as Exp2Syn
-from ._synapses import ExpSyn as ExpSyn
-from ._synapses import IClamp as IClamp
-from ._synapses import PointProcess as PointProcess
-from ._synapses import Synapse as Synapse
+from ..synapses import AlphaSyn as AlphaSyn
+from ..synapses import Exp2Syn as Exp2Syn
+from ..synapses import ExpSyn as ExpSyn
+from ..synapses import IClamp as IClamp
+from ..synapses import PointProcess as PointProcess
+from ..synapses import Synapse as Synapse

@@ -14,20 +14,19 @@ from jaxtyping import Array, ArrayLike, Float
 
 from .._validate import as_float_array, check_dt, check_finite, check_nonnegative, check_positive, is_concrete, param
 from ..channels import Channel, GateKinetics
+from ..integrate import AbstractImplicitScheme
+from ..integrate._shorthands import CELL_SCHEMES, as_cell_scheme
 from ..neurons._base import AbstractNeuron, State, normalize_batch_shape, resolve_dtype
-from ..neurons._point import _tabulated_kinetics
+from ..neurons._membrane import check_decay
 from ..surrogate import Surrogate
-from ._cable import HinesStructure, hines_solve, tree_laplacian
-from ._synapses import PointProcess
+from ..synapses import PointProcess
+from ._cable import HinesStructure
+from ._cell_step import cell_kinetics, init_one, step_one
 from ._tree import _Static
 
-CellScheme = Literal["neuron", "backward_euler", "crank_nicolson"]
-CELL_SCHEMES = ("neuron", "backward_euler", "crank_nicolson")
+CellScheme = Literal["neuron", "backward_euler", "crank_nicolson"] | AbstractImplicitScheme
 _RESERVED = ("v", "step")
 _SWC_TYPES = {"soma": 1, "axon": 2, "basal": 3, "dend": 3, "apical": 4, "apic": 4}
-
-# 1 mS/cm2 on 1 um2 = 1e-8 mS = 1e-5 uS; 1 uA/cm2 on 1 um2 = 1e-5 nA; 1 uF/cm2 on 1 um2 = 1e-5 nF.
-_DENSITY_TO_ABS = 1e-5
 
 Where = Any  # None | int (SWC type) | str (type or section name) | bool (N,) | callable | sequence
 
@@ -110,11 +109,15 @@ class Cell(AbstractNeuron):
     - `temperature`: degC (channels scale their rates by q10).
     - `point_processes`: dict name -> `IClamp` / `ExpSyn` / `Exp2Syn` / `AlphaSyn`, each at its
       `loc` (node index or `(section, x)`); their states are `state[name]`.
-    - `scheme`: `"neuron"` (default; NEURON's fixed step, `secondorder = 0`: V by linearised
-      backward Euler with the gates of the previous step, then gates by `cnexp` at the new V,
-      inf/tau from the channels' rate tables as NMODL `TABLE`), `"backward_euler"` (same, exact
-      rate functions), `"crank_nicolson"` (NEURON's `secondorder = 2`: half-step implicit solve and
-      extrapolation, `V += 2 dV` with `C/dt` doubled; gates as `"neuron"`).
+    - `scheme`: a scheme of `brainfuse_jax.integrate` that solves the cable implicitly, or its
+      shorthand: `"neuron"` / `NeuronTables()` (default; NEURON's fixed step, `secondorder = 0`:
+      V by linearised backward Euler with the gates of the previous step, then gates by `cnexp`
+      at the new V, inf/tau from the channels' rate tables as NMODL `TABLE`), `"backward_euler"`
+      / `BackwardEuler()` (same, exact rate functions), `"crank_nicolson"` / `CrankNicolson()`
+      (NEURON's `secondorder = 2`: half-step implicit solve and extrapolation, `V += 2 dV` with
+      `C/dt` doubled; gates as `"neuron"`). `"exp_euler"` and `"rk4"` raise `ValueError`.
+    - `decay`: how the gate update evaluates exp(-dt/tau): `"exp"` (default, exact) or `"pade"`
+      (the L-stable [2/3] Pade approximant, no `exp`; as `PointNeuron(decay=...)`).
     - `input_locs`: where the external input `x` of `step` is injected (nA, positive =
       depolarising): `None` (default) = every node, `x` of shape `(*batch, N)`; or a tuple of
       locations, `x` of shape `(*batch, len(input_locs))` (`()` for no input).
@@ -139,7 +142,8 @@ class Cell(AbstractNeuron):
     point_processes: dict[str, PointProcess] = eqx.field(default_factory=dict)
     spike_threshold: Float[Array, ""] = param(0.0, "spike_threshold", "mV")
     surrogate: Surrogate = Surrogate("atan", 0.5)
-    scheme: str = eqx.field(default="neuron", static=True)
+    scheme: AbstractImplicitScheme = eqx.field(default="neuron", static=True)
+    decay: str = eqx.field(default="exp", static=True)
     input_locs: tuple | None = eqx.field(default=None, static=True)
     spike_loc: Any = eqx.field(default=None, static=True)
     structure: HinesStructure = eqx.field(default=None, static=True)
@@ -154,7 +158,8 @@ class Cell(AbstractNeuron):
                  temperature=6.3, point_processes: Mapping[str, PointProcess] | None = None,
                  scheme: CellScheme = "neuron", input_locs=None, spike_loc=None,
                  spike_threshold=0.0, surrogate: Surrogate = Surrogate("atan", 0.5),
-                 unroll: bool | None = None, native: bool | None = None, _channel_nodes=None):
+                 unroll: bool | None = None, native: bool | None = None, _channel_nodes=None,
+                 decay: str = "exp"):
         for attr in ("parent", "area_um2", "ri_MOhm", "locate"):
             if not hasattr(tree, attr):
                 raise TypeError(f"tree must be a CompartmentTree (missing {attr!r}), got {type(tree).__name__}")
@@ -179,7 +184,8 @@ class Cell(AbstractNeuron):
         if not isinstance(pps, Mapping):
             raise TypeError(f"point_processes must be a dict name -> PointProcess, got {type(pps).__name__}")
         self.point_processes = dict(pps)
-        self.scheme = scheme
+        self.scheme = as_cell_scheme(scheme)
+        self.decay = check_decay(decay)
         self.input_locs = None if input_locs is None else tuple(input_locs)
         self.spike_loc = spike_loc
         self.spike_threshold = spike_threshold
@@ -198,8 +204,9 @@ class Cell(AbstractNeuron):
             nonroot = self.structure.parent >= 0
             check_finite(np.asarray(ri)[nonroot], "tree.ri_MOhm")
             check_positive(np.asarray(ri)[nonroot], "tree.ri_MOhm (non-root nodes)", "MOhm")
-        if self.scheme not in CELL_SCHEMES:
-            raise ValueError(f"scheme must be one of {CELL_SCHEMES}, got {self.scheme!r}")
+        if not isinstance(self.scheme, AbstractImplicitScheme):
+            raise ValueError(f"scheme must be one of {CELL_SCHEMES} or their scheme objects, got {self.scheme!r}")
+        check_decay(self.decay)
         names = set()
         for kind, group, cls in (("channels", self.channels, Channel),
                                  ("point_processes", self.point_processes, PointProcess)):
@@ -382,7 +389,8 @@ class Cell(AbstractNeuron):
 
     def _rebuild(self, **changes) -> Cell:
         kw = dict(channels=self.channels, cm=self.cm, temperature=self.temperature,
-                  point_processes=self.point_processes, scheme=self.scheme, input_locs=self.input_locs,
+                  point_processes=self.point_processes, scheme=self.scheme, decay=self.decay,
+                  input_locs=self.input_locs,
                   spike_loc=self.spike_loc, spike_threshold=self.spike_threshold,
                   surrogate=self.surrogate, unroll=self.structure.unroll, native=self.structure.native,
                   _channel_nodes={name: self.channel_mask(name) for name in self.channels})
@@ -422,85 +430,13 @@ class Cell(AbstractNeuron):
         if v0.shape not in ((), (n,)):
             raise ValueError(f"v0 must be a scalar or have shape ({n},), got {v0.shape}")
         check_finite(v0, "v0")
-        one = _init_one(self, jnp.broadcast_to(v0.astype(dtype), (n,)))
+        one = init_one(self, jnp.broadcast_to(v0.astype(dtype), (n,)))
         return jax.tree.map(lambda a: jnp.broadcast_to(a, (*shape, *a.shape)), one)
 
-    # ---- dynamics ------------------------------------------------------------------------------
+    # ---- dynamics (neurons/_membrane.py and _cell_step.py) ---------------------------------------
     def _kinetics(self, v) -> dict[str, dict[str, GateKinetics]]:
-        """inf and tau of every gate of every channel at `v` (all nodes)."""
-        return self._group_kinetics(v, [(None, self.channels)])[0]
-
-    def _groups(self):
-        """Channels with gates, grouped by the nodes they live on: [(nodes or None, {name: ch})],
-        each channel cut to its nodes."""
-        n = self.n_nodes
-        groups = {}
-        for name, nodes in self.channel_nodes:
-            ch = self.channels[name]
-            if not ch.gates:
-                continue
-            key = None if nodes is None else nodes
-            sub = ch if nodes is None else _restrict(ch, nodes.array, n)
-            groups.setdefault(key, {})[name] = sub
-        return [(None if k is None else k.array, chs) for k, chs in groups.items()]
-
-    def _group_kinetics(self, v, groups):
-        """Per group `(nodes, channels)`: inf and tau of every gate at `v[nodes]`; channels with
-        the same rate table share one packed table gather (`_tabulated_kinetics`)."""
-        celsius = self.temperature.astype(v.dtype)
-        outs = []
-        for nodes, chs in groups:
-            vs = v if nodes is None else _take(v, nodes)
-            out, tabulated = {}, {}
-            for c, ch in chs.items():
-                if self.scheme != "backward_euler" and ch.table is not None:
-                    tabulated.setdefault(tuple(ch.table), {})[c] = ch
-                else:
-                    out[c] = ch.kinetics(vs, celsius)
-            for group in tabulated.values():
-                out.update(_tabulated_kinetics(group, vs, celsius))
-            outs.append(out)
-        return outs
-
-    def _membrane(self, state, area, dtype):
-        """Membrane conductance G (uS) and G*E (nA) at every node, from the gates of `state`:
-        each channel evaluated on its own nodes only."""
-        n = self.n_nodes
-        G = jnp.zeros((n,), dtype)
-        GE = jnp.zeros((n,), dtype)
-        partial = {}
-        for name, nodes in self.channel_nodes:
-            ch = self.channels[name]
-            if nodes is None:
-                g = ch.conductance(state[name]).astype(dtype)
-                G, GE = G + g, GE + g * jnp.asarray(ch.e_rev).astype(dtype)
-                continue
-            sub = _restrict(ch, nodes.array, n)
-            g = sub.conductance({k: _take(s, nodes.array) for k, s in state[name].items()}).astype(dtype)
-            g = jnp.broadcast_to(g, nodes.array.shape)
-            gs, ges = partial.get(nodes, (0.0, 0.0))
-            partial[nodes] = (gs + g, ges + g * jnp.asarray(sub.e_rev).astype(dtype))
-        for nodes, (gs, ges) in partial.items():  # G and GE stacked: one scatter, not two
-            G, GE = _add_at(jnp.stack([G, GE]), nodes.array, jnp.stack([gs, ges]))
-        return G * area, GE * area
-
-    def _point_process_groups(self):
-        """Point processes batched by class and array shapes: [(names, nodes)] (static), so
-        that each group's `begin_step` / `end_step` run once, vmapped over its members."""
-        groups = {}
-        for name, pp in self.point_processes.items():
-            leaves, _ = jax.tree.flatten(pp)
-            key = (type(pp), tuple(jnp.shape(a) for a in leaves))
-            groups.setdefault(key, []).append(name)
-        return [(tuple(names), np.array([self.node(self.point_processes[m].loc) for m in names]))
-                for names in groups.values()]
-
-    def _stacked(self, names):
-        """The point processes `names` (same class and shapes) as one module with stacked leaves."""
-        pps = [self.point_processes[m] for m in names]
-        treedef = jax.tree.structure(pps[0])
-        leaves = [jnp.stack(ls) for ls in zip(*(jax.tree.leaves(pp) for pp in pps))]
-        return jax.tree.unflatten(treedef, leaves)
+        """inf and tau of every gate of every channel at `v` (mV, all nodes)."""
+        return cell_kinetics(self, v)
 
     def step(self, state: State, x, dt) -> tuple[State, Array]:
         """Advance every cell of the batch by `dt` (ms) under injected currents `x` (nA, shape
@@ -527,89 +463,7 @@ class Cell(AbstractNeuron):
         return fn(state, x, dt)
 
     def _step_one(self, state, x, dt):
-        v = state["v"]
-        dtype = v.dtype
-        s = self.structure
-        area = jnp.asarray(self.tree.area_um2).astype(dtype) * _DENSITY_TO_ABS
-        ri = jnp.asarray(self.tree.ri_MOhm).astype(dtype)
-        nonroot = np.asarray(s.parent >= 0)
-        parent = np.maximum(s.parent, 0)
-        zero = jnp.zeros((), dtype)
-
-        # Membrane conductance G (uS) and G*E (nA) at each node, from the gates of the last step.
-        G, GE = self._membrane(state, area, dtype)
-        # Point processes: events first (NEURON delivers them before the step), then currents;
-        # one vmapped call per group of processes of the same kind, one add per group.
-        step = state["step"]
-        pp_groups = self._point_process_groups()
-        pp_out = []
-        for names, nodes in pp_groups:
-            stacked = self._stacked(names)
-            st0 = {k: jnp.stack([state[m][k] for m in names]) for k in state[names[0]]}
-            st, g, ge = jax.vmap(lambda pp, st: pp.begin_step(st, step, dt))(stacked, st0)
-            pp_out.append((stacked, st, g, ge))
-            uniq, inv = np.unique(nodes, return_inverse=True)
-            if uniq.size == 1:  # all on one node (e.g. a train of IClamp pulses)
-                g, ge = jnp.sum(g, keepdims=True), jnp.sum(ge, keepdims=True)
-            elif uniq.size < nodes.size:  # several processes on one node: sum them first
-                g = jax.ops.segment_sum(g, inv, uniq.size)
-                ge = jax.ops.segment_sum(ge, inv, uniq.size)
-            G, GE = _add_at(jnp.stack([G, GE]), uniq, jnp.stack([g, ge]))
-        if self.input_locs is None:
-            GE = GE + x
-        elif self.input_locs:
-            GE = GE.at[np.array([self.node(loc) for loc in self.input_locs])].add(x)
-
-        # Axial coupling: g_ax (uS) between each node and its parent.
-        gax = jnp.where(nonroot, 1.0 / jnp.where(nonroot, ri, 1.0), zero)
-        k = 2.0 if self.scheme == "crank_nicolson" else 1.0
-        cap = self.cm.astype(dtype) * area / dt
-        # (k C/dt + G + L) dv = G E - G v - L v, with L the axial Laplacian (NEURON's system for the
-        # increment); v_new = v + k dv (backward Euler k = 1, Crank-Nicolson k = 2). The Laplacian's
-        # diagonal (sum of a node's axial conductances) is loop-invariant: kept apart from G so that
-        # XLA hoists its scatter out of the time loop.
-        diag = k * cap + G + gax.at[parent].add(jnp.where(nonroot, gax, zero))
-        if dtype == jnp.float64:
-            # the same system for y = v + dv: (k C/dt + G + L) y = k C/dt v + G E, without L v (25%
-            # of a CA1 step); in float32 the increment is kept, as NEURON does, for accuracy (solving
-            # for y there loses ~0.1 mV over a 100 ms ball-and-stick run)
-            y = hines_solve(s, diag, -gax, -gax, k * cap * v + GE)
-            v_new = y if k == 1.0 else v + k * (y - v)
-        else:
-            dv = hines_solve(s, diag, -gax, -gax, GE - G * v - tree_laplacian(s, gax, v))
-            v_new = v + k * dv
-
-        new = {"v": v_new, "step": step + 1}
-        for c in self.channels:
-            new[c] = dict(state[c])
-        groups = self._groups()
-        for (nodes, chs), kin in zip(groups, self._group_kinetics(v_new, groups)):
-            for c, gk in kin.items():
-                for g, kk in gk.items():
-                    # cnexp (exact for a linear gate ODE at fixed V); instantaneous gates sit at inf(V)
-                    old = state[c][g] if nodes is None else _take(state[c][g], nodes)
-                    val = kk.inf if kk.tau is None else kk.inf + (old - kk.inf) * jnp.exp(-dt / kk.tau)
-                    new[c][g] = val if nodes is None else _set_at(state[c][g], nodes, val)
-        for (names, nodes), (stacked, st, g, ge) in zip(pp_groups, pp_out):
-            end = jax.vmap(lambda pp, st, vo, vn, g, ge: pp.end_step(st, vo, vn, g, ge, dt))
-            st = end(stacked, st, v[nodes], v_new[nodes], g, ge)
-            for j, m in enumerate(names):
-                new[m] = {key: val[j] for key, val in st.items()}
-        sn = self._spike_node()
-        th = self.spike_threshold.astype(dtype)
-        spike = self.surrogate(v_new[sn] - th) * (1.0 - self.surrogate(v[sn] - th))
-        return new, spike
-
-
-@eqx.filter_jit
-def _init_one(cell: Cell, v) -> State:
-    kin = cell._kinetics(v)
-    state = {"v": v, "step": jnp.zeros((), jnp.int32)}
-    for c in cell.channels:
-        state[c] = {g: k.inf for g, k in kin.get(c, {}).items()}
-    for name, pp in cell.point_processes.items():
-        state[name] = pp.init_state(v.dtype)
-    return state
+        return step_one(self, state, x, dt)
 
 
 def _node_values(value, n, name, dist_um):
@@ -654,39 +508,3 @@ def _support(mask, n):
     if mask.shape != (n,):
         raise ValueError(f"a channel region must be a boolean mask of shape ({n},), got {mask.shape}")
     return None if mask.all() else _Static(np.flatnonzero(mask), "channel nodes")
-
-
-def _span(nodes):
-    """(lo, hi) if the sorted `nodes` are the contiguous range lo..hi-1, else None."""
-    if nodes.size and nodes[-1] - nodes[0] + 1 == nodes.size:
-        return int(nodes[0]), int(nodes[-1]) + 1
-    return None
-
-
-def _take(x, nodes):
-    """`x[..., nodes]`: a slice where the nodes are contiguous (fuses), else a gather."""
-    span = _span(nodes)
-    return x[..., span[0]:span[1]] if span else x[..., nodes]
-
-
-def _add_at(x, nodes, values):
-    """`x.at[..., nodes].add(values)` for static sorted unique `nodes` (a padded add where they
-    are contiguous)."""
-    span = _span(nodes)
-    if span:
-        pad = [(0, 0)] * (x.ndim - 1) + [(span[0], x.shape[-1] - span[1])]
-        return x + jnp.pad(values, pad)
-    return x.at[..., nodes].add(values, indices_are_sorted=True, unique_indices=True)
-
-
-def _set_at(x, nodes, values):
-    """`x.at[..., nodes].set(values)` for static sorted unique `nodes`."""
-    span = _span(nodes)
-    if span:
-        return jnp.concatenate([x[..., :span[0]], values, x[..., span[1]:]], axis=-1)
-    return x.at[..., nodes].set(values, indices_are_sorted=True, unique_indices=True)
-
-
-def _restrict(ch: Channel, nodes, n: int) -> Channel:
-    """`ch` with every per-node field `(N,)` cut to `nodes`."""
-    return jax.tree.map(lambda a: _take(a, nodes) if isinstance(a, jax.Array) and a.shape == (n,) else a, ch)

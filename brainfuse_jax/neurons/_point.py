@@ -5,53 +5,23 @@ from __future__ import annotations
 from typing import Literal
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Real
 
-from .._math import one_minus_exp_neg_over_x, pade_decay, reciprocal
 from .._validate import check_dt, check_finite, param
 from ..fast_math import with_fast_exp
 from ..channels import (CalciumPool, Channel, GateKinetics, HHK, HHNa, Leak, PospischilCaL, PospischilCaT,
                         PospischilKd, PospischilM, PospischilNa)
+from ..integrate import AbstractScheme, as_scheme
+from ..integrate._shorthands import POINT_SCHEMES
 from ..surrogate import Surrogate
 from ._base import AbstractNeuron, State, check_step_input, normalize_batch_shape, resolve_dtype
+from ._membrane import DECAYS as DECAYS
+from ._membrane import advance_gates, channel_kinetics, check_decay, instant_channels, spike_output, tabulated_kinetics
 
-Scheme = Literal["exp_euler", "backward_euler", "neuron", "rk4"]
-SCHEMES = ("exp_euler", "backward_euler", "neuron", "rk4")
-DECAYS = ("exp", "pade")
-
-
-def _tabulated_kinetics(channels: dict[str, Channel], v, celsius) -> dict[str, dict[str, GateKinetics]]:
-    """inf and tau linearly interpolated on a shared table grid, exactly as NMODL's `TABLE`
-    (values beyond the grid are clamped to its end points).
-
-    All channels with the same `table` spec are packed into one `(n, 4 * gates)` array of
-    `[values | slopes]`, so each step costs a single row gather per neuron (12 separate gathers
-    for HH cost ~1.5x the whole step; benchmarks/hh_step_variants.py).
-    """
-    (lo, hi, n), = {ch.table for ch in channels.values()}
-    grid = jnp.linspace(lo, hi, n + 1, dtype=v.dtype)
-    names, cols = [], []  # (channel, gate, column of inf, column of tau or None)
-    for c, ch in channels.items():
-        for g, k in ch.kinetics(grid, celsius).items():
-            if k.tau is None:  # instantaneous gate: inf only
-                names.append((c, g, len(cols), None))
-                cols.append(k.inf)
-            else:
-                names.append((c, g, len(cols), len(cols) + 1))
-                cols.extend((k.inf, k.tau))
-    table = jnp.stack(cols, axis=-1)  # (n + 1, columns): inf (and tau) per gate
-    packed = jnp.concatenate([table[:-1], table[1:] - table[:-1]], axis=-1)
-    xi = (v - lo) * (n / (hi - lo))
-    i = jnp.clip(jnp.floor(xi), 0, n - 1).astype(jnp.int32)
-    theta = jnp.clip(xi - i.astype(v.dtype), 0.0, 1.0)[..., None]  # d/dv flows through theta
-    row = packed[i]
-    vals = row[..., : len(cols)] + theta * row[..., len(cols):]
-    out: dict[str, dict[str, GateKinetics]] = {c: {} for c in channels}
-    for c, g, i_inf, i_tau in names:
-        out[c][g] = GateKinetics(vals[..., i_inf], None if i_tau is None else vals[..., i_tau])
-    return out
+Scheme = Literal["neuron", "backward_euler", "exp_euler", "rk4", "crank_nicolson"] | AbstractScheme
+SCHEMES = POINT_SCHEMES
+_tabulated_kinetics = tabulated_kinetics  # its former name here
 
 
 class PointNeuron(AbstractNeuron):
@@ -69,18 +39,22 @@ class PointNeuron(AbstractNeuron):
       "v" and "cai" are reserved).
     - `c_m`: membrane capacitance, uF/cm2.
     - `temperature`: degC; each channel scales its rates by its q10.
-    - `scheme`: time discretisation (all first order except `rk4`):
-        * `"exp_euler"`: gates by exponential Euler with V at the start of the step; V
-          by exponential Euler with the conductances frozen over the step (exact for a linear
-          membrane). Unconditionally stable.
-        * `"backward_euler"`: NEURON's fixed-step method (`secondorder = 0`): V by linearised
-          implicit Euler with the gates of the previous step, then gates by `cnexp` (exponential
-          Euler) at the new V — the gates are staggered by dt/2.
-        * `"neuron"` (default): `"backward_euler"` plus NEURON's rate tables for channels that
-          declare one (`Channel.table`; hh.mod's `TABLE ... FROM -100 TO 100 WITH 200`, linear
-          interpolation of inf and tau, which NEURON uses by default). Reproduces NEURON's `hh`
-          to ~1e-9 mV in float64.
-        * `"rk4"`: classic 4th-order Runge-Kutta on the full ODE, input held over the step.
+    - `scheme`: time discretisation, a scheme object of `brainfuse_jax.integrate` or its
+      shorthand (the field holds the object: `PointNeuron(scheme="rk4").scheme == RK4()`):
+        * `"exp_euler"` (`ExpEuler()`): gates by exponential Euler with V at the start of the
+          step; V by exponential Euler with the conductances frozen over the step (exact for a
+          linear membrane). Unconditionally stable.
+        * `"backward_euler"` (`BackwardEuler()`): NEURON's fixed-step method (`secondorder = 0`):
+          V by linearised implicit Euler with the gates of the previous step, then gates by
+          `cnexp` (exponential Euler) at the new V — the gates are staggered by dt/2.
+        * `"neuron"` (`NeuronTables()`, default): `"backward_euler"` plus NEURON's rate tables for
+          channels that declare one (`Channel.table`; hh.mod's `TABLE ... FROM -100 TO 100 WITH
+          200`, linear interpolation of inf and tau, which NEURON uses by default). Reproduces
+          NEURON's `hh` to ~1e-9 mV in float64.
+        * `"crank_nicolson"` (`CrankNicolson()`): NEURON's `secondorder = 2` (V by a half-step
+          implicit solve and extrapolation), with the rate tables of `"neuron"`.
+        * `"rk4"` (`RK4()`): classic 4th-order Runge-Kutta on the full ODE, input held over the
+          step. All the others are first order (`"crank_nicolson"`: second in V).
     - `spike_threshold`: mV, for the spike output.
     - `surrogate`: surrogate gradient of the spike output (slope in 1/mV; the default atan slope
       0.5/mV is wider than the LIF default because an HH spike spans ~100 mV).
@@ -109,7 +83,7 @@ class PointNeuron(AbstractNeuron):
     c_m: Float[Array, "*n"] = param(1.0, "c_m", "uF/cm2", low="positive")
     temperature: Float[Array, ""] = param(6.3, "temperature", "degC")
     spike_threshold: Float[Array, "*n"] = param(0.0, "spike_threshold", "mV")
-    scheme: str = eqx.field(default="neuron", static=True)
+    scheme: AbstractScheme = eqx.field(default="neuron", static=True, converter=as_scheme)
     surrogate: Surrogate = Surrogate("atan", 0.5)
     calcium: CalciumPool | None = None
     fast_exp: bool = eqx.field(default=False, static=True)
@@ -132,18 +106,15 @@ class PointNeuron(AbstractNeuron):
                                      "table over V cannot hold: set its table to None")
         if self.calcium is not None and not isinstance(self.calcium, CalciumPool):
             raise TypeError(f"calcium must be a CalciumPool or None, got {type(self.calcium).__name__}")
-        if self.scheme not in SCHEMES:
-            raise ValueError(f"scheme must be one of {SCHEMES}, got {self.scheme!r}")
-        if self.decay not in DECAYS:
-            raise ValueError(f"decay must be one of {DECAYS}, got {self.decay!r}")
+        check_decay(self.decay)
 
     # ---- state -------------------------------------------------------------------------------
     def init_state(self, batch_shape, dtype=None, v0: Float[ArrayLike, "*b"] = -65.0) -> State:
         """Resting state: V = `v0` (mV), [Ca]i = the pool's `cai_rest` (if any) and every gate at
         its steady state there.
 
-        With `scheme="neuron"` the steady state comes from the rate tables, as NEURON's
-        `finitialize` does.
+        With a scheme that uses rate tables (`"neuron"`, `"crank_nicolson"`) the steady state comes
+        from the tables, as NEURON's `finitialize` does.
         """
         shape = normalize_batch_shape(batch_shape)
         dtype = resolve_dtype(dtype)
@@ -153,18 +124,10 @@ class PointNeuron(AbstractNeuron):
 
     # ---- dynamics ----------------------------------------------------------------------------
     def _kinetics(self, v, cai=None, only=None) -> dict[str, dict[str, GateKinetics]]:
-        celsius = self.temperature.astype(v.dtype)
-        out, tabulated = {}, {}
-        for c, ch in self.channels.items():
-            if only is not None and c not in only:
-                continue
-            if self.scheme == "neuron" and ch.table is not None:
-                tabulated.setdefault(tuple(ch.table), {})[c] = ch
-            else:
-                out[c] = ch.kinetics(v, celsius, cai)
-        for group in tabulated.values():
-            out.update(_tabulated_kinetics(group, v, celsius))
-        return out
+        """inf and tau of every gate at `v` (mV) and `cai` (mM), from the rate tables where the
+        scheme uses them; `only`: the channels to evaluate (default all)."""
+        return channel_kinetics(self.channels, v, self.temperature.astype(v.dtype), cai,
+                                tables=self.scheme.tables, only=only)
 
     def _channel_terms(self, gates, state, dtype):
         """Per channel: (name, channel, conductance g (mS/cm2), reversal potential E (mV))."""
@@ -177,6 +140,18 @@ class PointNeuron(AbstractNeuron):
             e = e_ca if (e_ca is not None and ch.ion == "ca") else jnp.asarray(ch.e_rev, dtype)
             terms.append((c, ch, g, e))
         return terms
+
+    def _conductances(self, state):
+        """From the gates of `state`: total conductance G (mS/cm2), G*E (uA/cm2) and the Ca current
+        at V (uA/cm2; None without a Ca pool)."""
+        v = state["v"]
+        terms = self._channel_terms({c: state[c] for c in self.channels}, state, v.dtype)
+        G, GE = 0.0, 0.0
+        for _, _, g, e in terms:
+            G = G + g
+            GE = GE + g * e
+        i_ca = self._ca_current(terms, v) if self.calcium is not None else None
+        return G, GE, i_ca
 
     @staticmethod
     def _ca_current(terms, v):
@@ -210,25 +185,19 @@ class PointNeuron(AbstractNeuron):
         return self._derivatives(state, x)[0]
 
     def _advance_gates(self, state, kin, dt):
-        """`cnexp` (exponential Euler) for each gate; instantaneous gates jump to inf. (`exp`, not
-        `expm1`: XLA's CPU expm1 is not vectorised and costs 1/3 of an HH step; `dt * rate`, not
-        `dt / tau`, where the channel gives alpha + beta: one division per gate fewer.) With
-        `decay="pade"`: x <- (x p + dt alpha s) / q (`pade_decay`), one division per gate."""
-        def update(x, k):
-            if k.tau is None:
-                return k.inf
-            z = dt * k.rate if k.rate is not None else dt / k.tau
-            if self.decay == "pade":
-                p, q, s = pade_decay(z)
-                drive = dt * k.alpha if k.alpha is not None else k.inf * z  # = x_inf z
-                return (x * p + drive * s) * reciprocal(q)
-            return k.inf + (x - k.inf) * jnp.exp(-z)
+        """`cnexp` for each gate of `kin` from its value in `state`, with this neuron's `decay`
+        (`neurons._membrane.advance_gates`); instantaneous gates jump to inf."""
+        return advance_gates(state, kin, dt, self.decay)
 
-        return {c: {g: update(state[c][g], k) for g, k in gk.items()} for c, gk in kin.items()}
-
-    @staticmethod
-    def _instant_channels(kin):
-        return {c for c, gk in kin.items() if any(k.tau is None for k in gk.values())}
+    def _instant_to_inf(self, gates, kin, v, cai=None):
+        """`gates` with the instantaneous gates of `kin`'s channels set to inf at `v` (and `cai`)."""
+        instant = instant_channels(kin)
+        if instant:
+            gates = dict(gates)
+            kin_new = self._kinetics(v, cai, only=instant)
+            for c in instant:
+                gates[c] = {g: (k.inf if k.tau is None else gates[c][g]) for g, k in kin_new[c].items()}
+        return gates
 
     def step(self, state: State, x: Real[ArrayLike, "*b"], dt: Real[ArrayLike, ""]) -> tuple[State, Float[Array, "*b"]]:
         """Advance by `dt` (ms) under current density `x` (uA/cm2); returns `(state, spike)`."""
@@ -245,52 +214,8 @@ class PointNeuron(AbstractNeuron):
         x = jnp.asarray(x, dtype)
         check_step_input(self, state, x)
         dt = check_dt(dt).astype(dtype)
-        c_m = self.c_m.astype(dtype)
-        cai = state.get("cai")
-        if self.scheme == "rk4":
-            f = lambda s: self._derivatives(s, x)[0]  # noqa: E731
-            axpy = lambda a, ds, s: jax.tree.map(lambda si, di: si + a * di, s, ds)  # noqa: E731
-            k1, kin = self._derivatives(state, x)
-            k2 = f(axpy(dt / 2, k1, state))
-            k3 = f(axpy(dt / 2, k2, state))
-            k4 = f(axpy(dt, k3, state))
-            new = jax.tree.map(lambda s, a, b, c, d: s + dt / 6 * (a + 2 * b + 2 * c + d), state, k1, k2, k3, k4)
-            instant = self._instant_channels(kin)
-            if instant:
-                kin_new = self._kinetics(new["v"], new.get("cai"), only=instant)
-                for c in instant:
-                    new[c] = {g: (k.inf if k.tau is None else new[c][g]) for g, k in kin_new[c].items()}
-        else:
-            terms = self._channel_terms({c: state[c] for c in self.channels}, state, dtype)
-            G, GE = 0.0, 0.0
-            for _, _, g, e in terms:
-                G = G + g
-                GE = GE + g * e
-            i_ca = self._ca_current(terms, v) if self.calcium is not None else None
-            if self.scheme == "exp_euler":
-                dt_c = dt / c_m
-                z = dt_c * G
-                if self.decay == "pade":  # (1 - exp(-z)) / z = s / q
-                    _, q, s = pade_decay(z)
-                    v_new = v + dt_c * (GE + x - G * v) * s * reciprocal(q)
-                else:
-                    v_new = v + dt_c * (GE + x - G * v) * one_minus_exp_neg_over_x(z)
-                cai_new = None if cai is None else self.calcium.step_exponential(cai, i_ca, dt)
-                kin = self._kinetics(v, cai)
-                gates = self._advance_gates(state, kin, dt)
-                instant = self._instant_channels(kin)
-                if instant:  # instantaneous gates follow the new V
-                    kin_new = self._kinetics(v_new, cai_new, only=instant)
-                    for c in instant:
-                        gates[c] = {g: (k.inf if k.tau is None else gates[c][g]) for g, k in kin_new[c].items()}
-            else:  # backward_euler / neuron: implicit V with old gates, pool, then gates at new V
-                v_new = (c_m / dt * v + GE + x) / (c_m / dt + G)
-                cai_new = None if cai is None else self.calcium.step_implicit(cai, i_ca, dt)
-                gates = self._advance_gates(state, self._kinetics(v_new, cai_new), dt)
-            new = {"v": v_new, **({} if cai_new is None else {"cai": cai_new}), **gates}
-        th = self.spike_threshold.astype(dtype)
-        spike = self.surrogate(new["v"] - th) * (1.0 - self.surrogate(v - th))
-        return new, spike
+        new = self.scheme.step(self, state, x, dt)
+        return new, spike_output(self.surrogate, v, new["v"], self.spike_threshold.astype(dtype))
 
 
 @eqx.filter_jit

@@ -1,18 +1,28 @@
 """Bridges from our step-based neurons to diffrax, for high-accuracy reference solutions.
 
-The time discretisations themselves live with the neurons (`PointNeuron(scheme=...)`); see
-`docs/numerics.md` for what each scheme does and its measured order of convergence.
+The time discretisations themselves are the scheme objects of this package (`PointNeuron(scheme=
+...)`); see `docs/numerics.md` for what each scheme does and its measured order of convergence.
+diffrax is imported on first use, so that importing `brainfuse_jax` does not pay for it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-import diffrax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PyTree
 
-from .neurons._point import PointNeuron
+if TYPE_CHECKING:  # the schemes sit below the neurons in the import order: no runtime import
+    import diffrax
+
+    from ..neurons._point import PointNeuron
+
+
+def _check_model(model) -> None:
+    if not callable(getattr(model, "derivatives", None)):
+        raise TypeError(f"model must be a PointNeuron (a model with derivatives(state, x)), got "
+                        f"{type(model).__name__}")
 
 
 def to_diffrax_term(model: PointNeuron, current: Callable[[Array], Array]) -> diffrax.ODETerm:
@@ -21,8 +31,9 @@ def to_diffrax_term(model: PointNeuron, current: Callable[[Array], Array]) -> di
     `current(t)` gives the input current density (uA/cm2) at time `t` (ms), with the state's batch
     shape. The term's state is the neuron's state pytree.
     """
-    if not isinstance(model, PointNeuron):
-        raise TypeError(f"model must be a PointNeuron, got {type(model).__name__}")
+    import diffrax
+
+    _check_model(model)
     return diffrax.ODETerm(lambda t, y, args: model.derivatives(y, current(t)))
 
 
@@ -42,6 +53,8 @@ def reference_solution(
     `jump_ts` (ms) lists discontinuities of `current` so the step controller restarts there.
     Returns the state pytree with a leading time axis of length `len(ts)`.
     """
+    import diffrax
+
     ts = jnp.asarray(ts)
     sol = diffrax.diffeqsolve(
         to_diffrax_term(model, current), diffrax.Tsit5(), t0=ts[0], t1=ts[-1], dt0=1e-3, y0=state0,
