@@ -72,7 +72,7 @@ ANCHORS = {
                  dict(x64=True)),
     "ours_f32": ("brainfuse_jax Cell (scheme=\"neuron\"; native tree solve, IClamp pulse train)", "ours",
                  dict(x64=False)),
-    "ours_f64_xla": ("brainfuse_jax Cell(native=False): tree solve as XLA sweeps, one IClamp per pulse "
+    "ours_f64_xla": ("brainfuse_jax Cell, backend=bf.XLA(): tree solve as XLA sweeps, one IClamp per pulse "
                      "(the previous default)", "ours", dict(x64=True, native=False, train=False)),
     "neuron": ("NEURON (Import3d, fixed step)", "neuron", dict(coreneuron=False)),
     "neuron_coreneuron": ("NEURON + CoreNEURON (in-memory)", "neuron", dict(coreneuron=True)),
@@ -122,7 +122,8 @@ def worker_ours(t_stop, repeats, x64, trace_path, no_grad=False, native=None, tr
     else:
         pps = {f"stim{k}": IClamp(soma, delay=d, dur=u, amp=a) for k, (d, u, a) in enumerate(pr["pulses"])}
     pps.update({"syn": ExpSyn(distal, tau=SYN_TAU, e=SYN_E, event_times=[pr["syn_t"]], weights=SYN_W)})
-    cell = Cell(tree, temperature=CELSIUS, input_locs=(), point_processes=pps, native=native)
+    cell = Cell(tree, temperature=CELSIUS, input_locs=(), point_processes=pps)
+    backend = None if native is None else bf.NativeCPU() if native else bf.XLA()  # where the tree solve runs
     cell = cell.insert("pas", bf.Leak(G_PAS, E_PAS))
     cell = cell.insert("na", bf.HHNa(120.0, 50.0), "soma")
     cell = cell.insert("k", bf.HHK(36.0, -77.0), "soma")
@@ -139,7 +140,7 @@ def worker_ours(t_stop, repeats, x64, trace_path, no_grad=False, native=None, tr
 
     def run(cell):
         def body(state, _):
-            state, rec = bf.simulate(cell, state, x, DT, record={"v": probe})
+            state, rec = bf.simulate(cell, state, x, DT, record={"v": probe}, backend=backend)
             return state, rec["v"][0, :, 0]
         _, v = jax.lax.scan(body, state0, None, length=n_chunks)
         return v.reshape(-1)
@@ -162,7 +163,7 @@ def worker_ours(t_stop, repeats, x64, trace_path, no_grad=False, native=None, tr
     def run_ckpt(cell):
         @jax.checkpoint
         def body(state, _):
-            state, rec = bf.simulate(cell, state, x, DT, record={"v": probe}, **direct)
+            state, rec = bf.simulate(cell, state, x, DT, record={"v": probe}, backend=backend, **direct)
             return state, rec["v"][0, :, 0]
         _, v = jax.lax.scan(body, state0, None, length=n_chunks)
         return v.reshape(-1)

@@ -248,7 +248,7 @@ def _run_quickstart(args: argparse.Namespace, n_steps: int, chunk_steps: int) ->
         "currents": currents_np, "counts": counts, "late_counts": late, "n_steps": n_steps, "dt": dt,
         "duration_ms": n_steps * dt, "sample_idx": sample_idx,
         "traces": np.concatenate(traces, axis=1)[:, :trace_steps], "dtype": np.dtype(dtype).name,
-        "scheme": model.scheme, "t_compile": t_compile, "t_sim": t_sim,
+        "scheme": model.scheme.name, "t_compile": t_compile, "t_sim": t_sim,
     }
 
 

@@ -49,10 +49,10 @@ def ball_and_stick_cell(protocol="iclamp", tree=None, scheme="neuron", g_pas=0.1
 SITES = (("soma", 0.5), ("dend", 0.1), ("dend", 0.5), ("dend", 0.9))
 
 
-def run_cell(cell, n_steps=4000, dt=0.025, dtype=jnp.float64, record=None, batch=1):
+def run_cell(cell, n_steps=4000, dt=0.025, dtype=jnp.float64, record=None, batch=1, backend=None):
     """V at SITES, samples at t = 0, dt, ..., n_steps dt (as NEURON's record): (4, n_steps + 1)."""
     state0 = cell.init_state(batch, dtype=dtype)
     x = jnp.zeros((batch, n_steps, 0), dtype)
     rec = {"v": cell.probe("v", SITES)} if record is None else record
-    _, out = bf.simulate(cell, state0, x, dt, record=rec)
+    _, out = bf.simulate(cell, state0, x, dt, record=rec, backend=backend)
     return state0, out

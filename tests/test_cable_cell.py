@@ -166,7 +166,8 @@ def test_native_and_xla_tree_solves_agree(x64):
     from brainfuse_kernels import _native
     if not _native.available(np.float64):
         pytest.skip("the native Hines kernel needs a C++ compiler ($CXX or g++) on the CPU backend")
-    v_native, v_xla = (np.asarray(run_cell(ball_and_stick_cell(native=n), n_steps=2000)[1]["v"]) for n in (True, False))
+    v_native, v_xla = (np.asarray(run_cell(ball_and_stick_cell(), n_steps=2000, backend=b)[1]["v"])
+                       for b in (bf.NativeCPU(), bf.XLA()))
     assert np.abs(v_native).max() > 0 and np.isfinite(v_native).all()
     np.testing.assert_allclose(v_native, v_xla, rtol=0, atol=1e-9)
 

@@ -355,9 +355,9 @@ def _native_kernels(s: HinesStructure, dtype):
     if _native.available(dtype):
         return _native.cpu_kernels()
     if s.native:
-        raise RuntimeError("native=True: the compiled tree kernels are not available here (they need the CPU "
-                           "backend, float32/float64 and a C++ compiler, $CXX or g++; BRAINFUSE_NATIVE=0 "
-                           "disables them)")
+        raise ValueError("native=True (backend=bf.NativeCPU()): the compiled tree kernels are not available here "
+                         "(they need the CPU backend, float32/float64 and a C++ compiler, $CXX or g++; "
+                         "BRAINFUSE_NATIVE=0 disables them)")
     return None
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
@@ -126,9 +128,11 @@ class Cell(AbstractNeuron):
     - `unroll`: how the tree solve runs (`HinesStructure`): True unrolls its levels (fastest on
       CPU; compile time grows with the tree's height), False a `lax.scan` over them, None
       (default) unrolls trees of up to `UNROLL_MAX_LEVELS` (128) levels from their centre.
-    - `native`: the tree solve as a compiled C++ kernel (NEURON's loops, through XLA's FFI):
-      None (default) on the CPU backend when a C++ compiler is available, True to require it,
-      False for the XLA form above (`HinesStructure`).
+
+    Where the tree solve runs is `simulate`'s `backend=`: by default (and with `bf.NativeCPU()`,
+    which requires it) as a compiled C++ kernel (NEURON's loops, through XLA's FFI) on the CPU
+    backend when a C++ compiler is available; with `bf.XLA()` as the XLA form above
+    (`HinesStructure`). `cell.for_backend(backend)` is the cell as that backend runs it.
 
     State: `{"v": (*batch, N) mV, <channel>: {gate: (*batch, N)}, <point process>: {...},
     "step": int (*batch,)}` (a channel's gates outside its region keep their initial values).
@@ -158,14 +162,14 @@ class Cell(AbstractNeuron):
                  temperature=6.3, point_processes: Mapping[str, PointProcess] | None = None,
                  scheme: CellScheme = "neuron", input_locs=None, spike_loc=None,
                  spike_threshold=0.0, surrogate: Surrogate = Surrogate("atan", 0.5),
-                 unroll: bool | None = None, native: bool | None = None, _channel_nodes=None,
+                 unroll: bool | None = None, _native: bool | None = None, _channel_nodes=None,
                  decay: str = "exp"):
         for attr in ("parent", "area_um2", "ri_MOhm", "locate"):
             if not hasattr(tree, attr):
                 raise TypeError(f"tree must be a CompartmentTree (missing {attr!r}), got {type(tree).__name__}")
         n = len(np.asarray(tree.parent))
         self.tree = tree
-        self.structure = HinesStructure(np.asarray(tree.parent), unroll=unroll, native=native)
+        self.structure = HinesStructure(np.asarray(tree.parent), unroll=unroll, native=_native)
         if cm is None:
             cm = getattr(tree, "cm_uF_cm2", None)
             cm = 1.0 if cm is None else cm
@@ -392,10 +396,20 @@ class Cell(AbstractNeuron):
                   point_processes=self.point_processes, scheme=self.scheme, decay=self.decay,
                   input_locs=self.input_locs,
                   spike_loc=self.spike_loc, spike_threshold=self.spike_threshold,
-                  surrogate=self.surrogate, unroll=self.structure.unroll, native=self.structure.native,
+                  surrogate=self.surrogate, unroll=self.structure.unroll, _native=self.structure.native,
                   _channel_nodes={name: self.channel_mask(name) for name in self.channels})
         kw.update(changes)
         return Cell(self.tree, **kw)
+
+    def for_backend(self, backend) -> Cell:
+        """This cell with its tree solve where `backend` runs it (`backend.native`: compiled C++
+        where available (None), required (True) or never (False))."""
+        if backend.native == self.structure.native:
+            return self
+        new = copy.copy(self)
+        s = self.structure
+        object.__setattr__(new, "structure", HinesStructure(s.parent, unroll=s.unroll, native=backend.native))
+        return new  # (a static field: eqx.tree_at cannot reach it; the parameters are shared)
 
     def with_point_processes(self, **processes: PointProcess) -> Cell:
         """A new cell with these point processes added (or replaced), by name."""
