@@ -54,7 +54,7 @@ def test_parameter_names_of_lif():
 
 
 def test_long_and_short_paths_name_the_same_leaf(synthetic):
-    from brainfuse_jax.fit._paths import resolve
+    from brainfuse_jax.params import resolve
 
     model = bf.HH()
     assert resolve(model, "channels.na.gbar") == resolve(model, "na.gbar")
@@ -138,8 +138,8 @@ def test_log_bounds_need_positive_low():
 
 def test_unknown_parameter_lists_available(synthetic):
     stim, target = synthetic
-    with pytest.raises(ValueError, match=r"params: PointNeuron has no parameter 'na.gbr'; available: "
-                                         r"\['na.gbar', 'na.e_rev'"):
+    with pytest.raises(ValueError, match=r"params: unknown parameter 'na.gbr' of PointNeuron \(did you mean "
+                                         r"'na.gbar'\?\); parameters, closest first: 'na.gbar', 'k.gbar'"):
         _fit(stim, target, {"na.gbr": Bounded(50, 200)})
 
 
