@@ -321,3 +321,37 @@ def test_docs_sweep_examples_run():
     for block in blocks:
         exec(compile(block, "docs/sweep.md", "exec"), ns)  # noqa: S102
     assert ns["rates"].shape == (60, 40) and ns["out"]["v_max"].shape == (3,)
+
+
+def test_backend_reaches_simulate(monkeypatch):
+    """`backend=` of sweep (and of fi_curve/rheobase/rate_map through it) is passed to `simulate`
+    unchanged, and not at all when None."""
+    from brainfuse_jax.sweep import _run
+
+    seen = []
+    real = _run.simulate
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("backend", "not passed"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_run, "simulate", spy)
+    x = np.full(400, 10.0)
+    a = bf.sweep(bf.HH(), {"na.gbar": [100.0, 120.0]}, x, dt=DT, progress=False)
+    b = bf.sweep(bf.HH(), {"na.gbar": [100.0, 120.0]}, x, dt=DT, progress=False, backend="xla")
+    np.testing.assert_array_equal(a, b)
+    assert "not passed" in seen and "xla" in seen and set(seen) == {"not passed", "xla"}
+    seen.clear()
+    bf.fi_curve(bf.HH(), [0.0, 10.0], 10.0, DT, progress=False, backend="xla")
+    assert seen and set(seen) == {"xla"}
+    with pytest.raises(ValueError, match="backend"):
+        bf.sweep(bf.HH(), {"na.gbar": [100.0]}, x, dt=DT, backend="no-such-backend")
+
+
+def test_rate_map_units_come_from_the_model():
+    rm = bf.rate_map(bf.HH(), "k.e_rev", [-80.0, -70.0], "c_m", [1.0, 1.5], dt=DT, duration=5.0, current=10.0,
+                     progress=False)
+    assert (rm.unit_a, rm.unit_b) == ("mV", "uF/cm2")
+    rm = bf.rate_map(bf.LIF(), "threshold", [0.5, 1.0], "stimulus.current", [0.1, 0.2], dt=1.0, duration=20.0,
+                     progress=False)
+    assert (rm.unit_a, rm.unit_b) == (None, None)  # LIF declares none; its input is in threshold units
