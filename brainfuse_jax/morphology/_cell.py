@@ -366,7 +366,8 @@ class Cell(AbstractNeuron):
         nodes = {}
         if p.steps[-1][1] == "gbar":  # a density set outside the channel's region inserts it there
             nodes[name] = self.channel_mask(name) | (np.asarray(mask) & (np.asarray(value) != 0))
-        return self._replace_channels(new.channels, nodes)
+        # (tree_at rebuilds dicts in sorted key order: keep the channels' order, a static of the step)
+        return self._replace_channels({c: new.channels[c] for c in self.channels}, nodes)
 
     def channel_mask(self, name: str) -> np.ndarray:
         """Boolean mask `(N,)` of the nodes where channel `name` is inserted (`insert`'s regions;
