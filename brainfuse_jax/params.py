@@ -44,6 +44,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._validate import check_finite, check_nonnegative, check_positive
+
 __all__ = ["Parameter", "parameters", "names", "resolve", "get", "owner", "set_values", "symbol", "closest_first",
            "unknown_name_error", "state_names", "state_lookup", "UnknownArgumentError"]
 
@@ -92,8 +94,6 @@ class Parameter(NamedTuple):
         """`ValueError` naming `argname` (default: the parameter's name) unless every value is
         finite and inside `bounds`; returns `values`. Eager for concrete values, an
         `eqx.error_if` check under `jit`."""
-        from ._validate import check_finite, check_nonnegative, check_positive
-
         name = argname or self.name
         values = check_finite(values, name)
         if self.low == "positive":
