@@ -385,8 +385,6 @@ _POSPISCHIL = {
                 g_cat=0.4, v_x=-7.0),
 }
 _POSPISCHIL_REST = {"RS": -71.9, "FS": -71.4, "IB": -85.3, "LTS": -54.0}  # mV, measured (docs)
-_POSPISCHIL_PARAMS = ("g_leak", "e_leak", "g_na", "g_kd", "g_m", "tau_max", "v_t", "g_cal", "g_cat", "v_x",
-                      *_POSPISCHIL_COMMON)
 _NEURON_KWARGS = ("scheme", "spike_threshold", "surrogate", "calcium", "fast_exp", "decay")
 #: `Pospischil`'s parameter arguments and the parameter name(s) each sets (`v_t` and `e_k` set
 #: two parameters, which `fit` and `sweep` may then vary apart).
@@ -395,6 +393,7 @@ POSPISCHIL_PARAMETERS = {
     "tau_max": "km.tau_max", "v_t": ("na.v_t", "kd.v_t"), "g_cal": "cal.gbar", "g_cat": "cat.gbar",
     "v_x": "cat.v_x", "e_na": "na.e_rev", "e_k": ("kd.e_rev", "km.e_rev"), "e_ca": ("cal.e_rev", "cat.e_rev"),
     "c_m": "c_m", "temperature": "temperature"}
+_POSPISCHIL_PARAMS = tuple(POSPISCHIL_PARAMETERS)
 
 
 def Pospischil(cell_class: str = "RS", **kwargs) -> PointNeuron:
