@@ -110,7 +110,7 @@ def worker_ours_sweep(n_g, n_steps, repeats, x64):
         jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
     import brainfuse_jax as bf
-    from brainfuse_jax import _sweep
+    from brainfuse_jax.sweep import _run as _sweep
 
     compile_s = _compile_timer()
     batches = []

@@ -14,14 +14,14 @@ from . import nn as nn
 from . import surrogate as surrogate
 from . import synapses as synapses
 
-from ._sweep import fi_curve as fi_curve
-from ._sweep import plot_rate_map as plot_rate_map
-from ._sweep import rate_map as rate_map
-from ._sweep import RateMap as RateMap
-from ._sweep import rheobase as rheobase
-from ._sweep import Run as Run
-from ._sweep import spike_rate as spike_rate
-from ._sweep import sweep as sweep
+from .sweep import fi_curve as fi_curve
+from .sweep import plot_rate_map as plot_rate_map
+from .sweep import rate_map as rate_map
+from .sweep import RateMap as RateMap
+from .sweep import rheobase as rheobase
+from .sweep import Run as Run
+from .sweep import spike_rate as spike_rate
+from .sweep import sweep as sweep  # the function (it shadows the package name; see sweep/__init__)
 from .adjoint import AbstractAdjoint as AbstractAdjoint
 from .adjoint import CheckpointAdjoint as CheckpointAdjoint
 from .adjoint import DirectAdjoint as DirectAdjoint

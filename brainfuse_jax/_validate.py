@@ -118,4 +118,4 @@ def param(default, name: str, unit: str = "", *, low: str | None = None):
             arr = check_nonnegative(arr, name, unit)
         return arr
 
-    return eqx.field(default=default, converter=convert)
+    return eqx.field(default=default, converter=convert, metadata={"unit": unit, "low": low, "name": name})

@@ -54,7 +54,7 @@ def test_parameter_names_of_lif():
 
 
 def test_long_and_short_paths_name_the_same_leaf(synthetic):
-    from brainfuse_jax.fit._paths import resolve
+    from brainfuse_jax.params import resolve
 
     model = bf.HH()
     assert resolve(model, "channels.na.gbar") == resolve(model, "na.gbar")
@@ -138,8 +138,8 @@ def test_log_bounds_need_positive_low():
 
 def test_unknown_parameter_lists_available(synthetic):
     stim, target = synthetic
-    with pytest.raises(ValueError, match=r"params: PointNeuron has no parameter 'na.gbr'; available: "
-                                         r"\['na.gbar', 'na.e_rev'"):
+    with pytest.raises(ValueError, match=r"params: unknown parameter 'na.gbr' of PointNeuron \(did you mean "
+                                         r"'na.gbar'\?\); parameters, closest first: 'na.gbar', 'k.gbar'"):
         _fit(stim, target, {"na.gbr": Bounded(50, 200)})
 
 
@@ -312,3 +312,44 @@ def test_lif_threshold_fit():
     r = bf.fit.fit(lif, {name: Bounded(0.3, 2.0)}, stim, target, dt=1.0, n_steps=80,
                    starts={name: [1.2]}, loss=MSE(), progress=False)
     assert r.loss <= r.history[0, 0]
+
+
+# ---- adjoint= and backend= are simulate's ---------------------------------------------------
+def test_fit_reaches_forward_mode(x64, synthetic, monkeypatch):
+    """`fit(..., adjoint=bf.ForwardMode())` hands the adjoint to `simulate` and fits the same
+    values as the default (reverse-mode) adjoint: the gradients agree to rounding."""
+    from brainfuse_jax.fit import _fit as fit_module
+
+    seen = []
+    real = fit_module.simulate
+
+    def spy(*args, **kwargs):
+        seen.append((kwargs.get("adjoint"), kwargs.get("backend", "not passed")))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fit_module, "simulate", spy)
+    stim, target = (a[:801] for a in synthetic)  # 20 ms
+    params = {n: HH_PARAMS[n] for n in ("na.gbar", "k.gbar")}
+    kw = dict(dt=DT, n_steps=15, starts={"na.gbar": [90.0, 112.0], "k.gbar": [44.0, 33.0]}, progress=False,
+              tol=1e-9)  # tol: a cache key of its own, so both fits trace (and the spy sees them)
+    ref = bf.fit.fit(bf.HH(), params, stim, target, **kw)
+    fwd = bf.fit.fit(bf.HH(), params, stim, target, adjoint=bf.ForwardMode(), **kw)
+    assert (None, "not passed") in seen and (bf.ForwardMode(), "not passed") in seen
+    np.testing.assert_allclose(fwd.history, ref.history, rtol=1e-8)
+    for n in params:
+        np.testing.assert_allclose(fwd.start_params[n], ref.start_params[n], rtol=1e-8)
+    assert fwd.loss < fwd.history[0].min()  # it did fit
+
+
+def test_fit_passes_backend_unchanged(synthetic):
+    """`backend=` reaches `simulate` as given (here a value it rejects, naming it)."""
+    stim, target = synthetic
+    with pytest.raises(ValueError, match="backend"):
+        _fit(stim[:41], target[:41], backend="no-such-backend")
+
+
+def test_bounds_outside_the_parameter_domain(synthetic):
+    stim, target = synthetic
+    with pytest.raises(ValueError, match=r"params\['na.gbar'\]: Bounded\(-10.0, 200.0\) extends below the "
+                                         r"parameter's lower bound 0 mS/cm2"):
+        _fit(stim, target, {"na.gbar": Bounded(-10.0, 200.0)})

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import brainfuse_jax as bf
-from brainfuse_jax import _sweep
+from brainfuse_jax.sweep import _curves, _grid, _plan
 from .conftest import ref_file
 
 DT = 0.025
@@ -68,9 +68,9 @@ def test_zip_tuple_keys_batches_and_stimulus_forms():
         res = bf.sweep(bf.HH(), {"na.gbar": gnas, "k.gbar": gks}, x, _count_and_v, dt=DT, progress=False, **kw)
         for k in full:
             np.testing.assert_array_equal(res[k], full[k])
-    assert _sweep._plan(9, 1, None, 1, 100).n_batches == 9
-    assert _sweep._plan(9, 1, 4, None, 1) == _sweep._Plan(3, 3, 1, 9)
-    assert _sweep._plan(10, 4, 5, None, 1) == _sweep._Plan(8, 2, 4, 16)
+    assert _plan._plan(9, 1, None, 1, 100).n_batches == 9
+    assert _plan._plan(9, 1, 4, None, 1) == _plan._Plan(3, 3, 1, 9)
+    assert _plan._plan(10, 4, 5, None, 1) == _plan._Plan(8, 2, 4, 16)
 
     # per-point stimulus array and callable stimulus == shared array
     per_point = np.broadcast_to(x, (3, 3, n_steps))
@@ -97,7 +97,7 @@ def test_transient_record_and_spike_rate():
 
 
 def test_other_neurons_and_parameter_paths():
-    assert {"na.gbar", "k.gbar", "leak.e_rev", "c_m", "temperature"} <= set(_sweep.parameter_paths(bf.HH()))
+    assert {"na.gbar", "k.gbar", "leak.e_rev", "c_m", "temperature"} <= set(_grid.parameter_paths(bf.HH()))
     # the long form names the same leaf
     a = bf.sweep(bf.HH(), {"channels.na.gbar": [100.0, 130.0]}, np.full(2000, 10.0), None, dt=DT)
     b = bf.sweep(bf.HH(), {"na.gbar": [100.0, 130.0]}, np.full(2000, 10.0), None, dt=DT)
@@ -183,7 +183,7 @@ def test_fi_curve_matches_neuron_reference():
     model = bf.HH(e_l=float(ref["EL_mV"]), temperature=float(ref["celsius"]))
     rates = bf.fi_curve(model, currents, n_steps * DT, DT, progress=False)
     counts = np.rint(rates * n_steps * DT / 1000.0).astype(int)
-    before_last = bf.sweep(model, {"stimulus.current": currents}, _sweep._Constant(n_steps - 1), None, dt=DT,
+    before_last = bf.sweep(model, {"stimulus.current": currents}, _curves._Constant(n_steps - 1), None, dt=DT,
                            progress=False)
     last = counts - before_last.astype(int)
     assert set(np.unique(last)) <= {0, 1} and last.sum() <= 5
@@ -259,15 +259,15 @@ _SHARD_SCRIPT = textwrap.dedent("""
     import json, sys
     import jax, jax.numpy as jnp, numpy as np
     import brainfuse_jax as bf
-    from brainfuse_jax import _sweep
+    from brainfuse_jax.sweep import _run
 
     seen = []
-    run_batch = _sweep._run_batch
+    run_batch = _run._run_batch
     def spy(model, values, stim, static):
         out = run_batch(model, values, stim, static)
         seen.append(len(jax.tree.leaves(out)[0].sharding.device_set))
         return out
-    _sweep._run_batch = spy
+    _run._run_batch = spy
     n = 2000
     grid = {"na.gbar": np.linspace(80.0, 160.0, 5), "stimulus.current": np.linspace(0.0, 20.0, 3)}
     out = bf.sweep(bf.HH(), grid, lambda p: jnp.full((n,), p["current"]),
@@ -304,7 +304,7 @@ def test_parameter_names_agree_with_fit():
     from brainfuse_jax.fit import parameter_names
 
     for model in (bf.HH(), bf.LIF(), bf.ASN()):
-        assert sorted(parameter_names(model)) == sorted(_sweep.parameter_paths(model))
+        assert sorted(parameter_names(model)) == sorted(_grid.parameter_paths(model))
 
 
 def test_docs_sweep_examples_run():
@@ -321,3 +321,37 @@ def test_docs_sweep_examples_run():
     for block in blocks:
         exec(compile(block, "docs/sweep.md", "exec"), ns)  # noqa: S102
     assert ns["rates"].shape == (60, 40) and ns["out"]["v_max"].shape == (3,)
+
+
+def test_backend_reaches_simulate(monkeypatch):
+    """`backend=` of sweep (and of fi_curve/rheobase/rate_map through it) is passed to `simulate`
+    unchanged, and not at all when None."""
+    from brainfuse_jax.sweep import _run
+
+    seen = []
+    real = _run.simulate
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("backend", "not passed"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_run, "simulate", spy)
+    x = np.full(400, 10.0)
+    a = bf.sweep(bf.HH(), {"na.gbar": [100.0, 120.0]}, x, dt=DT, progress=False)
+    b = bf.sweep(bf.HH(), {"na.gbar": [100.0, 120.0]}, x, dt=DT, progress=False, backend="xla")
+    np.testing.assert_array_equal(a, b)
+    assert "not passed" in seen and "xla" in seen and set(seen) == {"not passed", "xla"}
+    seen.clear()
+    bf.fi_curve(bf.HH(), [0.0, 10.0], 10.0, DT, progress=False, backend="xla")
+    assert seen and set(seen) == {"xla"}
+    with pytest.raises(ValueError, match="backend"):
+        bf.sweep(bf.HH(), {"na.gbar": [100.0]}, x, dt=DT, backend="no-such-backend")
+
+
+def test_rate_map_units_come_from_the_model():
+    rm = bf.rate_map(bf.HH(), "k.e_rev", [-80.0, -70.0], "c_m", [1.0, 1.5], dt=DT, duration=5.0, current=10.0,
+                     progress=False)
+    assert (rm.unit_a, rm.unit_b) == ("mV", "uF/cm2")
+    rm = bf.rate_map(bf.LIF(), "threshold", [0.5, 1.0], "stimulus.current", [0.1, 0.2], dt=1.0, duration=20.0,
+                     progress=False)
+    assert (rm.unit_a, rm.unit_b) == (None, None)  # LIF declares none; its input is in threshold units

@@ -11,7 +11,8 @@ print(result.params, result.loss, result.wall_time)
 
 - `fit`, `FitResult`, `default_optimizer`: the optimisation loop (optax, several starts by `vmap`,
   early stopping, progress bar).
-- `Bounded`, `sample_starts`, `parameter_names`: which parameters, their bounds and transforms.
+- `Bounded`, `sample_starts`, `parameter_names`: which parameters, their bounds and transforms
+  (`parameter_names` is `brainfuse_jax.params.names`: the one naming of parameters).
 - Losses (`loss(pred, target, dt)`, `(B, T)` traces): `MSE`, `SMAPE`, `SpikeCount`, `VanRossum`,
   `Features`, and `soft_spikes`, `spike_features`.
 - Traces: `Trace`, `as_trace` (numpy, NEURON `h.Vector`), `read_nwb` (pynwb extra),
@@ -33,7 +34,7 @@ from ._losses import Sum as Sum
 from ._losses import VanRossum as VanRossum
 from ._losses import soft_spikes as soft_spikes
 from ._losses import spike_features as spike_features
-from ._paths import parameter_names as parameter_names
+from ..params import names as parameter_names
 from ._traces import Trace as Trace
 from ._traces import as_trace as as_trace
 from ._traces import current_density as current_density

@@ -19,7 +19,7 @@ from .._validate import check_dt
 from ..neurons._base import AbstractNeuron, resolve_dtype
 from ..simulate import RecordSpec, simulate
 from ._losses import MSE, Loss
-from ._paths import get_value, resolve, set_values
+from ..params import Parameter, get, resolve, set_values, state_lookup
 from ._traces import Trace, as_array
 from ._transforms import Bounded, as_bounded
 
@@ -70,14 +70,14 @@ class FitResult:
     wall_time: float
     compile_time: float
     _base: AbstractNeuron = dataclasses.field(repr=False)
-    _steps: tuple = dataclasses.field(repr=False)
+    _params: tuple[Parameter, ...] = dataclasses.field(repr=False)
 
     def model_for(self, start: int) -> AbstractNeuron:
         """The fitted model of start `start` (at that start's best values)."""
         if not 0 <= start < len(self.start_losses):
             raise IndexError(f"start must be in [0, {len(self.start_losses)}), got {start}")
         values = [jnp.asarray(self.start_params[n][start]) for n in self.start_params]
-        return set_values(self._base, list(self._steps), values)
+        return set_values(self._base, list(self._params), values)
 
     def __str__(self) -> str:
         vals = ", ".join(f"{n}={np.array2string(np.asarray(v), precision=6)}" for n, v in self.params.items())
@@ -118,6 +118,8 @@ def fit(
     dtype=None,
     remat: bool = False,
     chunk_size: int | None = None,
+    adjoint=None,
+    backend=None,
 ) -> FitResult:
     """Fit parameters of `model` so that its response to `stimulus` matches `target`.
 
@@ -138,7 +140,8 @@ def fit(
     - `model`: any neuron (`HH`, `PointNeuron`, `LIF`, ...).
     - `params`: dict parameter name -> `Bounded(low, high[, scale])` or a `(low, high)` pair, in
       the parameter's unit. Names are paths into the model (`"na.gbar"`, `"k.gbar"`,
-      `"leak.gbar"`, `"c_m"`, `"channels.na.gbar"`; `bf.fit.parameter_names(model)` lists them).
+      `"leak.gbar"`, `"c_m"`; `bf.fit.parameter_names(model)` lists them, see `brainfuse_jax.params`).
+      Bounds must lie inside the parameter's own domain (`low >= 0` for a `gbar`).
     - `stimulus`: `(N,)` or `(B, N)` input (uA/cm2 for conductance-based neurons; B sweeps fitted
       together); numpy/JAX array, NEURON `h.Vector`, list of them, or `Trace`.
     - `target`: the recorded trace(s), same shape (a single stimulus row is reused for every
@@ -167,6 +170,11 @@ def fit(
       makes gradients noisy near the optimum).
     - `remat`, `chunk_size`: memory policy of the unroll, passed to `simulate` (`remat=True`
       recomputes each step in the backward pass; `chunk_size` truncates backpropagation).
+    - `adjoint`: how `simulate` computes the gradient (`bf.CheckpointAdjoint()`, the default;
+      `bf.ForwardMode()`, forward sensitivities, cheapest for a few parameters and long traces;
+      `bf.DirectAdjoint()`); None = `simulate`'s default. Passed to `simulate` unchanged.
+    - `backend`: `simulate`'s execution backend; None (default) = `simulate`'s default. Passed
+      unchanged (and only when given).
 
     **Returns:** a `FitResult`.
     """
@@ -177,12 +185,17 @@ def fit(
         raise ValueError("params must be a non-empty dict of parameter name -> Bounded(low, high)")
     names = list(params)
     bounds = {n: as_bounded(params[n], n) for n in names}
-    steps = []
+    plist: list[Parameter] = []
     for n in names:
-        s = resolve(model, n, "params")
-        if s in steps:
-            raise ValueError(f"params: {n!r} names the same parameter as {names[steps.index(s)]!r}")
-        steps.append(s)
+        p = resolve(model, n, "params")
+        if p in plist:
+            raise ValueError(f"params: {n!r} names the same parameter as {names[plist.index(p)]!r}")
+        lower = p.bounds[0]
+        if np.any(bounds[n].low < lower):
+            raise ValueError(f"params[{n!r}]: {bounds[n]!r} extends below the parameter's lower bound {lower:g}"
+                             f"{(' ' + p.unit) if p.unit else ''} ({p.label} must be "
+                             f"{'> ' if p.low == 'positive' else '>= '}{lower:g})")
+        plist.append(p)
     if loss is None:
         loss = MSE()
     if not isinstance(loss, Loss) and not callable(loss):
@@ -221,7 +234,7 @@ def fit(
     n_sweeps = tgt.shape[0]
 
     # ---- starts -------------------------------------------------------------------------------
-    start_values = _starts(model, names, bounds, steps, starts, n_starts, key)
+    start_values = _starts(model, names, bounds, plist, starts, n_starts, key)
     n_starts = next(iter(start_values.values())).shape[0]
     for n in names:
         inside = bounds[n].inside(start_values[n])
@@ -244,7 +257,8 @@ def fit(
         v0 = None
 
     optimizer = default_optimizer(n_steps) if optimizer is None else optimizer
-    config = _Config(tuple(names), tuple(steps), optimizer, dt, record, remat, chunk_size, float(tol), n_sweeps)
+    config = _Config(tuple(names), tuple(plist), optimizer, dt, record, remat, chunk_size, float(tol), n_sweeps,
+                     adjoint, backend)
     stim_j = jnp.asarray(stim[:, :-1], dtype)
     tgt_j = jnp.asarray(tgt[:, 1:], dtype)
     bounds_t = tuple(bounds[n] for n in names)
@@ -282,13 +296,13 @@ def fit(
     best_start = int(np.nanargmin(np.where(np.isfinite(start_losses), start_losses, np.inf)))
     start_params = {n: np.asarray(bounds[n].constrain(best_u[n]), np.float64) for n in names}
     best_values = {n: start_params[n][best_start] for n in names}
-    fitted = set_values(model, steps, [jnp.asarray(best_values[n], dtype) for n in names])
+    fitted = set_values(model, plist, [jnp.asarray(best_values[n], dtype) for n in names])
     return FitResult(
         model=fitted, params=best_values, loss=float(start_losses[best_start]), best_start=best_start,
         start_params=start_params, start_losses=start_losses, starts=start_values,
         history=np.stack(history), n_iter=len(history), stopped_early=stopped_early,
         wall_time=time.perf_counter() - t_start, compile_time=compile_time,
-        _base=model, _steps=tuple(steps),
+        _base=model, _params=tuple(plist),
     )
 
 
@@ -296,7 +310,7 @@ class _Config(NamedTuple):
     """Static configuration of a fit iteration (hashable: equal configs reuse one compilation)."""
 
     names: tuple
-    steps: tuple
+    params: tuple[Parameter, ...]
     optimizer: optax.GradientTransformation
     dt: float
     record: RecordSpec
@@ -304,16 +318,19 @@ class _Config(NamedTuple):
     chunk_size: int | None
     tol: float
     n_sweeps: int
+    adjoint: object = None
+    backend: object = None
 
 
 def _objective(config, model, bounds, loss, state0, v0, stim, tgt, u):
     """The loss of one start: unconstrained values `u` -> model -> simulate -> loss."""
     values = [b.constrain(u[n]) for n, b in zip(config.names, bounds, strict=True)]
-    m = set_values(model, list(config.steps), values)
+    m = set_values(model, list(config.params), values)
     if state0 is None:
         state0 = m.init_state((config.n_sweeps,), stim.dtype, **({} if v0 is None else {"v0": v0}))
+    backend = {} if config.backend is None else {"backend": config.backend}
     _, pred = simulate(m, state0, stim, config.dt, record=config.record, remat=config.remat,
-                       chunk_size=config.chunk_size)
+                       chunk_size=config.chunk_size, adjoint=config.adjoint, **backend)
     if jnp.shape(pred) != tgt.shape:
         raise ValueError(f"record={config.record!r} gives traces of shape {jnp.shape(pred)}, but the "
                          f"target (without its t = 0 sample) has shape {tgt.shape}")
@@ -349,9 +366,9 @@ def _iteration(config, model, bounds, loss, state0, v0, stim, tgt, u, opt_state,
     return new_u, new_opt_state, best_u, best_l, stale, lval
 
 
-def _starts(model, names, bounds, steps, starts, n_starts, key) -> dict[str, np.ndarray]:
+def _starts(model, names, bounds, plist, starts, n_starts, key) -> dict[str, np.ndarray]:
     """Initial values as dict name -> float64 array `(S, *leaf shape)`."""
-    current = {n: np.asarray(get_value(model, s), np.float64) for n, s in zip(names, steps, strict=True)}
+    current = {n: np.asarray(get(model, p), np.float64) for n, p in zip(names, plist, strict=True)}
     if isinstance(starts, FitResult):
         starts = starts.start_params
     if starts is None:
@@ -398,12 +415,12 @@ def _as_starts_array(x, name: str) -> np.ndarray:
 
 
 def predict(model: AbstractNeuron, stimulus, dt: float | None = None, *, v0: float | np.ndarray = -65.0,
-            record: str = "v", state0=None, dtype=None) -> np.ndarray:
+            record: str = "v", state0=None, dtype=None, backend=None) -> np.ndarray:
     """Simulate `model` on the time grid of `fit`: returns the state variable `record` (a state
     path, default `"v"`, mV) at `t_k = k dt` for `k = 0 .. N-1`, shape of `stimulus` (`(N,)` or
     `(B, N)`), where `stimulus[k]` drives the step from `t_k` to `t_{k+1}` and sample 0 is the
     initial state (V = `v0` mV, gates at steady state, or `state0`). The natural thing to plot
-    against a `fit` target."""
+    against a `fit` target. `backend` is passed to `simulate` when given."""
     if isinstance(stimulus, Trace) and dt is None:
         dt = stimulus.dt
     if dt is None:
@@ -417,9 +434,8 @@ def predict(model: AbstractNeuron, stimulus, dt: float | None = None, *, v0: flo
     if state0 is None:
         v0 = np.broadcast_to(np.asarray(v0, np.float64), (stim.shape[0],))
         state0 = model.init_state((stim.shape[0],), dtype, v0=jnp.asarray(v0, dtype))
-    _, rec = simulate(model, state0, jnp.asarray(stim[:, :-1], dtype), dt, record=record)
-    first = state0
-    for part in record.split("."):
-        first = first[part]
+    first = state_lookup(state0, record, "record")
+    _, rec = simulate(model, state0, jnp.asarray(stim[:, :-1], dtype), dt, record=record,
+                      **({} if backend is None else {"backend": backend}))
     out = np.concatenate([np.asarray(first, np.float64)[:, None], np.asarray(rec, np.float64)], axis=1)
     return out if arr.ndim == 2 else out[0]

@@ -120,7 +120,7 @@ def sample_starts(
     value times a factor drawn uniformly from `[1 - spread, 1 + spread]`, with the model leaf's
     shape, then clipped strictly inside the bounds. `key` is a `jax.random` key.
     """
-    from ._paths import get_value, resolve
+    from ..params import get
 
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be a positive integer (number of starts), got {n!r}")
@@ -134,7 +134,7 @@ def sample_starts(
             shape = np.broadcast_shapes(b.low.shape, b.high.shape)
             out[name] = np.asarray(b.sample(k, (int(n), *shape)), np.float64)
         else:
-            value = np.asarray(get_value(around, resolve(around, name, "params")), np.float64)
+            value = np.asarray(get(around, name, "params"), np.float64)
             factor = np.asarray(jax.random.uniform(k, (int(n), *value.shape), jnp.result_type(float),
                                                    1 - spread, 1 + spread), np.float64)
             width = b.high - b.low

@@ -347,29 +347,38 @@ class Cell(AbstractNeuron):
 
     def set(self, path: str, value, where: Where = None) -> Cell:
         """A new cell with a per-node parameter set in the region `where`: `path` is `"cm"`
-        (uF/cm2) or `"<channel>.<field>"` (e.g. `"na.gbar"` in mS/cm2, `"leak.e_rev"` in mV);
-        `value` a scalar, an `(N,)` array, or a callable of `dist_um` giving one."""
+        (uF/cm2) or a channel parameter `"<channel>.<field>"` (e.g. `"na.gbar"` in mS/cm2,
+        `"leak.e_rev"` in mV; the names of `brainfuse_jax.params`); `value` a scalar, an `(N,)`
+        array, or a callable of `dist_um` giving one. Checked against the parameter's declared
+        bounds (`gbar >= 0`); an unknown path's error lists the valid ones, closest first."""
+        from ..params import get, parameters, set_values, unknown_name_error
+
+        per_node = {n: p for n, p in parameters(self).items() if p.steps[0][1] in ("cm", "channels")}
+        if path not in per_node:
+            name, _, field = str(path).partition(".")
+            what = (f"channel {name!r} ({type(self.channels[name]).__name__}) has no field {field!r}"
+                    if name in self.channels and field else
+                    f"path must be 'cm' or '<channel>.<field>' with a channel of {sorted(self.channels)}, "
+                    f"got {path!r}")
+            raise unknown_name_error("set", what, path, per_node, kind="per-node parameters")
+        p = per_node[path]
         mask = jnp.asarray(self.region(where))
         n = self.n_nodes
         value = _node_values(value, n, path, np.asarray(self.tree.dist_um))
         if path == "cm":
             check_nonnegative(value, "cm", "uF/cm2")
-            return eqx.tree_at(lambda c: c.cm, self, jnp.where(mask, value, self.cm))
-        name, _, field = path.partition(".")
-        if name not in self.channels or not field:
-            raise ValueError(f"set: path must be 'cm' or '<channel>.<field>' with a channel of "
-                             f"{sorted(self.channels)}, got {path!r}")
-        ch = self.channels[name]
-        if not hasattr(ch, field):
-            raise ValueError(f"set: channel {name!r} ({type(ch).__name__}) has no field {field!r}")
+        else:
+            p.check(value, path)
+        old = jnp.broadcast_to(jnp.asarray(get(self, p)), (n,))
+        new = set_values(self, [p], [jnp.where(mask, value.astype(old.dtype), old)])
+        if path == "cm":
+            return new
+        name = p.steps[1][1]
         nodes = {}
-        if field == "gbar":
-            check_nonnegative(value, f"{name}.gbar", "mS/cm2")
-            # a density set outside the channel's region inserts it there (where nonzero)
+        if p.steps[-1][1] == "gbar":  # a density set outside the channel's region inserts it there
             nodes[name] = self.channel_mask(name) | (np.asarray(mask) & (np.asarray(value) != 0))
-        old = jnp.broadcast_to(jnp.asarray(getattr(ch, field)), (n,))
-        ch = eqx.tree_at(lambda c: getattr(c, field), ch, jnp.where(mask, value.astype(old.dtype), old))
-        return self._replace_channels({**self.channels, name: ch}, nodes)
+        # (tree_at rebuilds dicts in sorted key order: keep the channels' order, a static of the step)
+        return self._replace_channels({c: new.channels[c] for c in self.channels}, nodes)
 
     def channel_mask(self, name: str) -> np.ndarray:
         """Boolean mask `(N,)` of the nodes where channel `name` is inserted (`insert`'s regions;
@@ -424,7 +433,14 @@ class Cell(AbstractNeuron):
         """A `simulate` record entry: the state variable `path` (`"v"`, `"na.m"`, `"syn.g"`, ...)
         at the nodes of `locs` (node indices or `(section, x)`), shape `(*batch, len(locs))` per
         step; `locs=None` returns the whole variable. Probes compare by value, so re-creating
-        one does not recompile `simulate`."""
+        one does not recompile `simulate`. An unknown `path` raises a `ValueError` that lists the
+        cell's state variables, closest first."""
+        from ..params import state_lookup
+
+        if not isinstance(path, str):
+            raise TypeError(f"probe: path must be a state variable name such as 'v' or 'na.m', got {path!r}")
+        state = jax.eval_shape(lambda: self.init_state(()))
+        state_lookup(state, path, "probe")
         nodes = None if locs is None else tuple(self.node(loc, "probe locs") for loc in locs)
         return Probe(tuple(path.split(".")), nodes)
 

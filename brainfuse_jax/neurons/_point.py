@@ -229,6 +229,11 @@ def _resting_state(model: PointNeuron, v) -> State:
             **{c: {g: k.inf for g, k in gk.items()} for c, gk in kin.items()}}
 
 
+#: `HH`'s parameter arguments and the parameter name each sets (`brainfuse_jax.params`).
+HH_PARAMETERS = {"g_na": "na.gbar", "g_k": "k.gbar", "g_l": "leak.gbar", "e_na": "na.e_rev", "e_k": "k.e_rev",
+                 "e_l": "leak.e_rev", "c_m": "c_m", "temperature": "temperature"}
+
+
 def HH(
     g_na: Float[ArrayLike, "*n"] = 120.0,
     g_k: Float[ArrayLike, "*n"] = 36.0,
@@ -246,13 +251,48 @@ def HH(
     Defaults are HH 1952 in NEURON's convention (rest -65 mV): conductances in mS/cm2
     (120, 36, 0.3), reversal potentials in mV (50, -77, -54.387), `c_m` in uF/cm2,
     `temperature` in degC (q10 = 3 relative to 6.3 degC). Parameters may be arrays, one value
-    per neuron. `scheme` and other keyword arguments are passed to `PointNeuron`.
+    per neuron. `scheme` and the other keyword arguments of `PointNeuron` (`spike_threshold`,
+    `surrogate`, `calcium`, `fast_exp`, `decay`) are passed to it; any other keyword raises a
+    `TypeError` listing the valid ones, closest first.
     The state is `{"v", "na": {"m", "h"}, "k": {"n"}, "leak": {}}`.
+
+    **Parameter names.** The arguments are shorthands; the model's parameters have one name each
+    (`brainfuse_jax.params.names(HH())`, the names `fit`, `sweep` and `Cell.set` take, and, with
+    dots as underscores, the C symbols and NIR keys):
+
+    | argument | parameter | unit |
+    |---|---|---|
+    | `g_na`, `g_k`, `g_l` | `"na.gbar"`, `"k.gbar"`, `"leak.gbar"` | mS/cm2 |
+    | `e_na`, `e_k`, `e_l` | `"na.e_rev"`, `"k.e_rev"`, `"leak.e_rev"` | mV |
+    | `c_m`, `temperature`, `spike_threshold` | `"c_m"`, `"temperature"`, `"spike_threshold"` | uF/cm2, degC, mV |
+
+    (`HH_PARAMETERS` holds this table.)
     """
+    _check_kwargs("HH", kwargs, {**HH_PARAMETERS, "scheme": None, **{k: None for k in _NEURON_KWARGS}})
     return PointNeuron(
         channels={"na": HHNa(g_na, e_na), "k": HHK(g_k, e_k), "leak": Leak(g_l, e_l)},
         c_m=c_m, temperature=temperature, scheme=scheme, **kwargs,
     )
+
+
+def _check_kwargs(model: str, kwargs, valid: dict[str, str | tuple[str, ...] | None], *, prefix: str = ""):
+    """`UnknownArgumentError` (a `TypeError`) for keywords of `kwargs` not in `valid` (argument ->
+    the parameter name(s) it sets, or None), listing the valid arguments closest first."""
+    from ..params import UnknownArgumentError, unknown_name_error
+
+    unknown = [k for k in kwargs if k not in valid]
+    if not unknown:
+        return
+
+    def sets(arg):
+        target = valid[arg]
+        if target is None or target == arg:
+            return ""
+        return f" (sets {', '.join(repr(t) for t in ((target,) if isinstance(target, str) else target))})"
+
+    what = prefix or f"{model}() got unexpected keyword argument(s) {unknown}"
+    raise unknown_name_error("", what, unknown[0], valid, kind=f"{model}'s keyword arguments",
+                             error=UnknownArgumentError, describe=sets)
 
 
 # Pospischil et al. (2008), Biol. Cybern. 99, 427-441: the four cell-class models (conductances
@@ -270,9 +310,15 @@ _POSPISCHIL = {
                 g_cat=0.4, v_x=-7.0),
 }
 _POSPISCHIL_REST = {"RS": -71.9, "FS": -71.4, "IB": -85.3, "LTS": -54.0}  # mV, measured (docs)
-_POSPISCHIL_PARAMS = ("g_leak", "e_leak", "g_na", "g_kd", "g_m", "tau_max", "v_t", "g_cal", "g_cat", "v_x",
-                      *_POSPISCHIL_COMMON)
 _NEURON_KWARGS = ("scheme", "spike_threshold", "surrogate", "calcium", "fast_exp", "decay")
+#: `Pospischil`'s parameter arguments and the parameter name(s) each sets (`v_t` and `e_k` set
+#: two parameters, which `fit` and `sweep` may then vary apart).
+POSPISCHIL_PARAMETERS = {
+    "g_leak": "leak.gbar", "e_leak": "leak.e_rev", "g_na": "na.gbar", "g_kd": "kd.gbar", "g_m": "km.gbar",
+    "tau_max": "km.tau_max", "v_t": ("na.v_t", "kd.v_t"), "g_cal": "cal.gbar", "g_cat": "cat.gbar",
+    "v_x": "cat.v_x", "e_na": "na.e_rev", "e_k": ("kd.e_rev", "km.e_rev"), "e_ca": ("cal.e_rev", "cat.e_rev"),
+    "c_m": "c_m", "temperature": "temperature"}
+_POSPISCHIL_PARAMS = tuple(POSPISCHIL_PARAMETERS)
 
 
 def Pospischil(cell_class: str = "RS", **kwargs) -> PointNeuron:
@@ -304,16 +350,24 @@ def Pospischil(cell_class: str = "RS", **kwargs) -> PointNeuron:
     Any parameter (and `e_na`, `e_k`, `e_ca`, `c_m` in uF/cm2, `temperature` in degC, `g_cal` /
     `g_cat` to add a Ca current to any class) can be overridden by keyword, scalars or arrays
     (one value per neuron); `scheme`, `spike_threshold`, `surrogate` and `calcium` go to
-    `PointNeuron` (`calcium=None` removes IB's pool). An unknown `cell_class` or keyword raises
-    `ValueError`. Start at rest, `init_state(B, v0=rest)`: IM relaxes with tau up to `tau_max`.
+    `PointNeuron` (`calcium=None` removes IB's pool). An unknown `cell_class` raises
+    `ValueError`, an unknown keyword a `TypeError` (also a `ValueError`) listing the valid ones,
+    closest first. Start at rest, `init_state(B, v0=rest)`: IM relaxes with tau up to `tau_max`.
+
+    **Parameter names** (`brainfuse_jax.params`, what `fit` and `sweep` take): `g_leak` ->
+    `"leak.gbar"`, `e_leak` -> `"leak.e_rev"`, `g_na` -> `"na.gbar"`, `g_kd` -> `"kd.gbar"`,
+    `g_m` -> `"km.gbar"`, `tau_max` -> `"km.tau_max"`, `v_t` -> `"na.v_t"` and `"kd.v_t"`,
+    `e_na` -> `"na.e_rev"`, `e_k` -> `"kd.e_rev"` and `"km.e_rev"`, `g_cal`/`g_cat` -> `"cal.gbar"`/
+    `"cat.gbar"`, `e_ca` -> their `e_rev`, `v_x` -> `"cat.v_x"`, and `c_m`, `temperature`,
+    `spike_threshold`, `calcium.tau` ... under their own names (`POSPISCHIL_PARAMETERS`).
     """
     if not isinstance(cell_class, str) or cell_class not in _POSPISCHIL:
         raise ValueError(f"cell_class must be one of {tuple(_POSPISCHIL)}, got {cell_class!r}")
     neuron_kwargs = {k: kwargs.pop(k) for k in _NEURON_KWARGS if k in kwargs}
     unknown = sorted(set(kwargs) - set(_POSPISCHIL_PARAMS))
     if unknown:
-        raise ValueError(f"unknown Pospischil parameter(s) {unknown}; known: {sorted(_POSPISCHIL_PARAMS)} "
-                         f"and PointNeuron's {list(_NEURON_KWARGS)}")
+        _check_kwargs("Pospischil", kwargs, {**POSPISCHIL_PARAMETERS, **{k: None for k in _NEURON_KWARGS}},
+                      prefix=f"unknown Pospischil parameter(s) {unknown}")
     if cell_class == "IB":
         neuron_kwargs.setdefault("calcium", CalciumPool(tau=5.0, depth=1.0, cai_rest=2.4e-4, nernst=True))
     p = {**_POSPISCHIL_COMMON, **_POSPISCHIL[cell_class], **kwargs}

@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 from jaxtyping import PyTree
 
 from ..neurons._base import State
+from ..params import state_lookup
 
 
 class Total(NamedTuple):
@@ -23,23 +24,7 @@ RecordSpec = Entry | Sequence[str] | dict[str, Entry] | None
 
 
 def _lookup(state: State, output, path: str):
-    if path == "output":
-        return output
-    node = state
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            raise ValueError(f"record: {path!r} is not a state variable; available: "
-                             f"{['output', *_paths(state)]}")
-        node = node[part]
-    return node
-
-
-def _paths(tree, prefix=""):
-    for k, v in tree.items():
-        if isinstance(v, dict):
-            yield from _paths(v, f"{prefix}{k}.")
-        else:
-            yield f"{prefix}{k}"
+    return state_lookup(state, path, "record", extra={"output": output})
 
 
 def _entry_fn(entry) -> Callable[[State, Any], PyTree]:
