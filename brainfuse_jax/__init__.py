@@ -11,6 +11,7 @@ from . import fit as fit
 from . import integrate as integrate
 from . import morphology as morphology
 from . import nn as nn
+from . import params as params
 from . import surrogate as surrogate
 from . import synapses as synapses
 
