@@ -132,6 +132,24 @@ def _slice_time(tree, start, length):
     return jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, start, length, axis=1), tree)
 
 
+@jax.custom_jvp
+def _write_time(buffer, block, start):
+    """`buffer` (B, T, ...) with `block` (B, K, ...) written at time `start` (in place, when
+    `buffer` is a loop carry). For buffers whose every slice is written once, into zeros: it is
+    differentiated as `buffer + block` placed at `start`, so that the transposed loop (reverse
+    mode) passes the buffer's cotangent through and only slices it, where the derivative of an
+    overwrite would zero its slice of a T-sized cotangent at every block (XLA then copies it)."""
+    return jax.lax.dynamic_update_slice_in_dim(buffer, block, start, axis=1)
+
+
+@_write_time.defjvp
+def _write_time_jvp(primals, tangents):
+    buffer, block, start = primals
+    d_buffer, d_block, _ = tangents
+    placed = jax.lax.dynamic_update_slice_in_dim(jnp.zeros_like(d_buffer), d_block, start, axis=1)
+    return _write_time(buffer, block, start), d_buffer + placed  # XLA: one in-place update
+
+
 def _blocks_to_time(tree):
     """(n_blocks, B, K, ...) -> (B, n_blocks * K, ...)."""
     return jax.tree.map(lambda a: jnp.moveaxis(a, 0, 1).reshape(a.shape[1], a.shape[0] * a.shape[2], *a.shape[3:]),

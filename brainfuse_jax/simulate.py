@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from jaxtyping import ArrayLike, Float, PyTree
 
 from ._validate import check_dt, check_finite, check_finite_block, is_concrete
-from .adjoint import _slice_time, _swap, block_size, CheckpointAdjoint, checkpointed_unroll, DirectAdjoint, ForwardMode, forward_mode_unroll
+from .adjoint import _slice_time, _swap, _write_time, block_size, CheckpointAdjoint, checkpointed_unroll, DirectAdjoint, ForwardMode, forward_mode_unroll
 from .neurons._base import AbstractNeuron, State
 
 class Total(NamedTuple):
@@ -284,44 +284,32 @@ def _scan_unroll(model, state0, inputs, dt, per_step, totals, n_steps, chunk_siz
     # from stop_gradient(state).
     block = min(chunk_size or block or block_size(n_steps, 256), n_steps)
     n_blocks, tail = divmod(n_steps, block)
-    # Per-step records: a block writes its steps, time-major, into a (K, B, ...) scratch carried
-    # from block to block (in cache; not zeroed again per block), which is then transposed into
-    # its place in the (B, T, ...) result, itself carried through the blocks and written in place.
-    # So the result is the only T-sized buffer and is written once: stacking the blocks and
-    # transposing them to (B, T) afterwards (or concatenating a tail) would allocate a second one
-    # and cost more than the record itself (1,000 HH neurons x 40,000 steps: 160 MB, each fresh
-    # buffer ~50 ms of page faults on 4 KiB pages).
+    # Per-step records: each block's (K, B, ...) records (stacked time-major by its scan, in
+    # cache) are transposed into their place in the (B, T, ...) result, which is carried through
+    # the blocks and written in place: the only T-sized buffer, written once. (Stacking the
+    # blocks and transposing them to (B, T) afterwards, or concatenating a tail, allocates a
+    # second one: for 1,000 HH neurons x 40,000 steps 160 MB, ~50 ms of page faults each on
+    # 4 KiB pages, as much as the record's share of the time loop.)
     rec_shapes = {k: jax.eval_shape(f, *step_shapes) for k, f in per_step.items()}
     records0 = jax.tree.map(lambda a: jnp.zeros((a.shape[0], n_steps, *a.shape[1:]), a.dtype), rec_shapes)
 
-    def scratch(length):
-        return jax.tree.map(lambda a: jnp.zeros((length, *a.shape), a.dtype), rec_shapes)
-
-    def step_into(carry, x):
-        carry, ys, k = carry
-        carry, y = body(carry, x)
-        return (carry, jax.tree.map(lambda a, b: jax.lax.dynamic_update_index_in_dim(a, b, k, 0), ys, y), k + 1), None
-
-    def run_block(carry, ys, records, start, xb, first):
+    def run_block(carry, records, start, xb, first):
         state, acc = carry
         if chunk_size is not None:
             state = jax.tree.map(lambda s: jnp.where(first, s, jax.lax.stop_gradient(s)), state)
-        (carry, ys, _), _ = jax.lax.scan(step_into, ((state, acc), ys, jnp.int32(0)), _swap(check_finite_block(xb)))
-        records = jax.tree.map(lambda r, y: jax.lax.dynamic_update_slice_in_dim(r, jnp.swapaxes(y, 0, 1), start, axis=1),
-                               records, ys)
-        return carry, ys, records
+        carry, ys = jax.lax.scan(body, (state, acc), _swap(check_finite_block(xb)))
+        return carry, jax.tree.map(lambda r, y: _write_time(r, jnp.swapaxes(y, 0, 1), start), records, ys)
 
     def outer(loop, b):
-        carry, ys, records = loop
+        carry, records = loop
         start = b * block
-        return run_block(carry, ys, records, start, _slice_time(inputs, start, block), b == 0), carry[0]
+        return run_block(carry, records, start, _slice_time(inputs, start, block), b == 0), carry[0]
 
-    (carry, _, records), ckpts = jax.lax.scan(outer, ((state0, acc0), scratch(block), records0), jnp.arange(n_blocks))
+    (carry, records), ckpts = jax.lax.scan(outer, ((state0, acc0), records0), jnp.arange(n_blocks))
     tail_ckpt = carry[0]
     if tail:
         start = n_blocks * block
-        carry, _, records = run_block(carry, scratch(tail), records, start, _slice_time(inputs, start, tail),
-                                      n_blocks == 0)
+        carry, records = run_block(carry, records, start, _slice_time(inputs, start, tail), n_blocks == 0)
     final, acc = carry
     if checkpoints:
         return final, {**records, **acc}, (ckpts, tail_ckpt)
