@@ -1,4 +1,6 @@
-"""CheckpointAdjoint (the derived backward pass of `simulate`) against autodiff and finite differences."""
+"""CheckpointAdjoint (the derived backward pass of `simulate`) and ForwardMode: finite differences,
+truncation, memory, jit/vmap, bad arguments. Their gradients against autodiff for every model family
+and backend: tests/test_execution_matrix.py."""
 
 import equinox as eqx
 import jax
@@ -12,40 +14,10 @@ from brainfuse_jax.adjoint import CheckpointAdjoint, DirectAdjoint
 DT = 0.025
 
 
-def _models():
-    return {
-        "hh_exp_euler": (bf.HH(scheme="exp_euler", g_na=jnp.full(4, 120.0)), 0.025, 8.0),
-        "hh_neuron": (bf.HH(), 0.025, 8.0),
-        "pospischil_ib": (bf.PospischilIB(scheme="exp_euler"), 0.025, 4.0),
-        "lif": (bf.LIF(), 1.0, 1.5),
-        "alif": (bf.ALIF(), 1.0, 1.5),
-        "asn": (bf.ASN(), 1.0, 1.5),
-        "recurrent_lif": (bf.RecurrentLIF(4, key=jax.random.key(0), gain=0.5), 1.0, 1.5),
-    }
-
-
 def _loss(model, state0, x, dt, adjoint, chunk_size=None):
     final, rec = bf.simulate(model, state0, x, dt, record={"v": "v", "spikes": bf.Total("output")},
                              adjoint=adjoint, chunk_size=chunk_size)
     return jnp.mean(jnp.sin(rec["v"])) + jnp.sum(rec["spikes"]) + jnp.sum(final["v"] ** 2) * 1e-3
-
-
-@pytest.mark.parametrize("name", list(_models()))
-def test_checkpoint_adjoint_equals_autodiff(x64, name):
-    """Gradients w.r.t. parameters, initial state and inputs equal autodiff's (to rounding) for
-    every interval, including a tail block (T = 103 is prime)."""
-    model, dt, amp = _models()[name]
-    state0 = model.init_state(4)
-    x = amp * (1.0 + jnp.sin(jnp.arange(103)[None, :] / 9.0 + jnp.arange(4)[:, None]))
-
-    def grads(adjoint):
-        return eqx.filter_grad(lambda args: _loss(*args[:3], dt, adjoint))((model, state0, x))
-
-    ref = grads(DirectAdjoint())
-    for adjoint in (CheckpointAdjoint(), CheckpointAdjoint(every=10)):  # stored states; recomputed + tail
-        got = grads(adjoint)
-        for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(ref)):
-            np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-12, err_msg=f"{name} {adjoint}")
 
 
 def test_checkpoint_adjoint_values_identical():
