@@ -76,8 +76,6 @@ def simulate(
     """
     if not isinstance(model, AbstractNeuron):
         raise TypeError(f"model must be a neuron (AbstractNeuron), got {type(model).__name__}")
-    if not isinstance(model, AbstractNeuron):
-        raise TypeError(f"model must be a neuron (AbstractNeuron), got {type(model).__name__}")
     backend = as_backend(backend)
     python_dt = float(dt) if isinstance(dt, (int, float)) and not isinstance(dt, bool) else None
     dt = check_dt(dt)

@@ -175,3 +175,25 @@ def test_forward_mode_errors():
     for a, b in zip(jax.tree.leaves(ref), jax.tree.leaves(got)):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
     assert any(np.abs(np.asarray(a)).max() > 0 for a in jax.tree.leaves(ref))
+
+
+def test_forward_mode_integer_state_leaves():
+    """ForwardMode with an integer state leaf (a step counter, as a Cell has): no tangent for it,
+    gradients equal CheckpointAdjoint's (regression: the tangents were built in the leaf's dtype)."""
+    class Counted(bf.AbstractNeuron):
+        tau: jax.Array
+
+        def init_state(self, batch_shape, dtype=None):
+            return {"v": jnp.zeros(batch_shape), "step": jnp.zeros(batch_shape, jnp.int32)}
+
+        def step(self, s, x, dt):
+            v = s["v"] + dt * (x - s["v"] / self.tau)
+            return {"v": v, "step": s["step"] + 1}, v
+
+    model, x = Counted(jnp.asarray(10.0)), jnp.ones((2, 5))
+    for record in ("v", bf.Total("v")):
+        def loss(m, adjoint):
+            return jnp.sum(bf.simulate(m, m.init_state(2), x, 0.1, record=record, adjoint=adjoint,
+                                       backend=bf.XLA())[1])
+        np.testing.assert_allclose(eqx.filter_grad(lambda m: loss(m, bf.ForwardMode()))(model).tau,
+                                   eqx.filter_grad(lambda m: loss(m, bf.CheckpointAdjoint()))(model).tau, rtol=1e-6)

@@ -24,10 +24,8 @@ Backends: `XLA()`, `None` (the default, `NativeCPU(fallback=True)`), `NativeCPU(
 | pospischil_ib  | D C F  | D C F (F: native loop)        | D C F (F: native loop)             | C; D F refuse (1)           |
 | lif, alif, asn | D C F  | D C F (F: native loop)        | D C F (F: native loop)             | C; D F refuse (1)           |
 | recurrent_lif  | D C F  | D C F (F: XLA, couples)       | D C; F refuses (4)                 | all refuse: D F (1), C (4)  |
-| cell           | D C F* | D C F* (tree solve native;    | D C (tree solve native);           | all refuse: D F (1), C (5)  |
-|                |        |  F: XLA, per-node seeding)    |  F refuses (5)                     |                             |
-
-(*) fails today (`KNOWN_FAILURES`, marked xfail strict): see there.
+| cell           | D C; F | D C (tree solve native);      | D C (tree solve native);           | all refuse: D F (1), C (5)  |
+|                | ref.(6)|  F refuses (6)                |  F refuses (5)                     |                             |
 
 D and C have no native kernel of their own: under `None`/`NativeCPU()` a point neuron runs the
 same XLA program as under `XLA()`. Those cells compare the traced program (jaxpr) with the
@@ -47,6 +45,8 @@ Why the refusals:
    on XLA seeds each element of a parameter on its own there, which is exact.
 5. A `Cell`'s tree solve couples its nodes: its state leaves are `(B, N)`, not one value per
    neuron of the batch, which the fused kernels and the native loop refuse.
+6. A `Cell`'s tree solve has a custom VJP (the adjoint solve) and no forward-mode derivative:
+   `ForwardMode` refuses it with a `ValueError` pointing to `CheckpointAdjoint`.
 
 Tolerance: every value and gradient within `RTOL` = 1e-10 relative of the reference's, the
 losses within `RTOL_LOSS` = 1e-12, and `ATOL` = 1e-12 absolute (for entries that cancel to ~0).
@@ -151,6 +151,8 @@ def refusal(family: str, adjoint: str, backend: str) -> str | None:
             return r"backend='pallas' needs a step that is elementwise over neurons.*\(4, 4\).*recurrent weights"
         if fam.tables:
             return "backend='pallas'.*gather.*rate tables"
+    if adjoint == "forward" and fam.cell and backend != "native":
+        return "ForwardMode.*forward-mode derivatives.*custom VJP.*Cell's tree solve.*CheckpointAdjoint"
     if backend == "native" and adjoint == "forward":
         if fam.cell:
             return "NativeCPU.*cannot run.*states that are not all of one batch shape"
@@ -162,13 +164,7 @@ def refusal(family: str, adjoint: str, backend: str) -> str | None:
 
 
 # Cells that fail today for a reason outside this file (the lead reconciles them with the library).
-KNOWN_FAILURES = {
-    # ForwardMode's XLA tangent loop seeds every state leaf with a tangent of the leaf's dtype; a
-    # Cell's state has an integer step counter ("step"), whose tangent must be float0: jax.jvp
-    # raises a TypeError (a library bug, reported with a reproduction).
-    ("cell", "forward", "xla"): TypeError,
-    ("cell", "forward", "default"): TypeError,
-}
+KNOWN_FAILURES: dict = {}  # (family, adjoint, backend) -> the exception expected today (xfail strict); none
 
 
 # ---- one cell ---------------------------------------------------------------------------------------
@@ -283,11 +279,7 @@ def test_execution_matrix(x64, family, adjoint, backend):
 
 
 @pytest.mark.parametrize("backend", [
-    # Cell(native=) still decides alone (None: the compiled kernel wherever it can run); the lead is
-    # wiring it to the backend through AbstractNeuron.for_backend.
-    pytest.param("xla", marks=pytest.mark.xfail(raises=AssertionError, strict=True,
-                                                reason="Cell does not take native from the backend yet")),
-    "default", "native"])
+    "xla", "default", "native"])
 def test_cell_tree_solve_follows_backend(x64, backend):
     """A `Cell` runs its tree solve as the compiled kernel (`bf_hines`, an FFI call) under the
     default backend and `NativeCPU()`, and as XLA operations under `XLA()`: the matrix's cell rows

@@ -61,6 +61,13 @@ def _pair_step(tangent_step, p, seeds, st, x, dt_):
     return (new, dnew), (tot, dtot)
 
 
+def _zero_tangents(state, n: int):
+    """Zero tangents of `state` for `n` directions, floating point also for integer leaves."""
+    dtype = jnp.result_type(*[a for a in jax.tree.leaves(state) if jnp.issubdtype(a.dtype, jnp.inexact)] or [float])
+    return jax.tree.map(lambda a: jnp.zeros((n, *a.shape), a.dtype if jnp.issubdtype(a.dtype, jnp.inexact) else dtype),
+                        state)
+
+
 def forward_mode_unroll(model, state0, inputs, dt, per_step: dict[str, Callable], totals: dict[str, Callable],
                         n_steps: int, *, native: bool | None = None):
     """As `checkpointed_unroll`, differentiated by forward sensitivities (`ForwardMode`); `native`:
@@ -94,18 +101,38 @@ def forward_mode_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
     def tangent_step(p, seeds, s, ds, x, dt_):
         """The step and its derivative along every seeded direction (the primal computed once),
         differentiated w.r.t. the seeded leaves only: zero tangents of the others (say, the
-        temperature, which feeds every rate) would still be propagated, as batched arrays."""
+        temperature, which feeds every rate) would still be propagated, as batched arrays.
+        Integer leaves (a step counter, integer records) have no tangent: they are held out of
+        the JVP and given zero (floating-point) tangents, so that every tangent tree has the
+        structure of its primal."""
         seeds, idx = seeds.seeds, seeds.idx
         diff = [jax.tree.leaves(p)[i] for i in idx]
-        jvp = jax.vmap(lambda dd, ds_: jax.jvp(lambda d, s_: step_records(_with_leaves(p, idx, d), s_, x, dt_),
-                                               (diff, s), (dd, ds_)),
-                       in_axes=(0, 0), out_axes=(None, 0))
-        return jvp(seeds, ds)
+        s_float, s_int = eqx.partition(s, eqx.is_inexact_array)
+
+        def f(d, s_f):
+            out = step_records(_with_leaves(p, idx, d), eqx.combine(s_f, s_int), x, dt_)
+            return eqx.partition(out, eqx.is_inexact_array)  # (differentiable outputs, the rest as aux)
+
+        ds_float = eqx.filter(ds, jax.tree.map(eqx.is_inexact_array, s))
+        jvp = jax.vmap(lambda dd, ds_: jax.jvp(f, (diff, s_float), (dd, ds_), has_aux=True),
+                       in_axes=(0, 0), out_axes=(None, 0, None))
+        try:
+            out_float, tan, out_int = jvp(seeds, ds_float)
+        except TypeError as err:
+            if "custom_vjp" not in str(err):
+                raise
+            raise ValueError("adjoint=ForwardMode() needs forward-mode derivatives of the step, and this model's step "
+                             "has a reverse-mode-only part (a custom VJP, e.g. a Cell's tree solve): use "
+                             "adjoint=CheckpointAdjoint()") from None
+        out = eqx.combine(out_float, out_int)
+        n, dtype = seeds[0].shape[0], jnp.result_type(*jax.tree.leaves(s_float))
+        zeros = jax.tree.map(lambda a: jnp.zeros((n, *jnp.shape(a)), dtype), out_int)
+        return out, eqx.combine(tan, zeros)
 
     def contract(acc, ct, tan):
         """acc[k] += sum(ct * tan[k]) down to leaf k's shape (per neuron for per-neuron leaves)."""
-        return [a + sum(_unbroadcast(c * t[k], a.shape) for c, t in zip(jax.tree.leaves(ct), jax.tree.leaves(tan)))
-                for k, a in enumerate(acc)]
+        pairs = [(c, t) for c, t in zip(jax.tree.leaves(ct), jax.tree.leaves(tan)) if jnp.issubdtype(c.dtype, jnp.inexact)]
+        return [a + sum(_unbroadcast(c * t[k], a.shape) for c, t in pairs) for k, a in enumerate(acc)]
 
     def gradients(p, idx, acc):
         return _with_leaves(jax.tree.map(jnp.zeros_like, p), idx, acc)
@@ -130,7 +157,7 @@ def forward_mode_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
                 [jax.tree.leaves(p)[i] for i in idx], tuple(idx), False)))
         seeds = seeds_for(p, perturbed, state0_, inputs_, dt_)
         pair = _TangentPair(lambda st, x, dt__: _pair_step(tangent_step, p, seeds, st, x, dt__))
-        ds0 = jax.tree.map(lambda a: jnp.zeros((seeds.n, *a.shape), a.dtype), state0_)
+        ds0 = _zero_tangents(state0_, seeds.n)
         (final, dfinal), acc = scan_unroll(pair, (state0_, ds0), inputs_, dt_, {}, {"pair": lambda st, out: out}, n_steps)
         tots, dtots = acc["pair"]
         return (final, tots), (values, perturbed, (dfinal, dtots, seeds))
@@ -156,7 +183,7 @@ def forward_mode_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
             acc = [_unbroadcast(a, jnp.shape(jax.tree.leaves(p)[i])) for a, i in zip(acc, idx)]
             return gradients(p, idx, contract(acc, (ct_final, ct_tot), (dfinal, dtots))), *zeros
         seeds = seeds_for(p, perturbed, state0_, inputs_, dt_)
-        ds0 = jax.tree.map(lambda s: jnp.zeros((seeds.n, *s.shape), s.dtype), state0_)
+        ds0 = _zero_tangents(state0_, seeds.n)
         acc0 = seeds.acc0()
 
         def body(carry, inp):
