@@ -140,13 +140,13 @@ def _rule(eqn, ins: list[Labels], run) -> list[Labels]:
 
 
 def primitive_names(jaxpr) -> set[str]:
-    """Names of all primitives in a (closed) jaxpr; a primitive that calls a nested jaxpr (jit,
-    custom_jvp_call, ...) is replaced by the nested jaxpr's primitives."""
+    """Names of all primitives in a (closed) jaxpr, those of nested jaxprs (jit, custom_jvp_call,
+    ...) included along with the primitive that calls them."""
     names = set()
     for eqn in getattr(jaxpr, "jaxpr", jaxpr).eqns:
         name = eqn.primitive.name
         sub = eqn.params.get(NESTED[name]) if name in NESTED and not _is_error_if(eqn) else None
-        names |= primitive_names(sub) if sub is not None else {name}
+        names |= {name} | (primitive_names(sub) if sub is not None else set())
     return names
 
 
