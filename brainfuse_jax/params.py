@@ -197,11 +197,11 @@ def symbol(name: str) -> str:
 # ---- unknown names -----------------------------------------------------------------------------
 def closest_first(name: str, valid: Iterable[str]) -> list[str]:
     """`valid`, the closest matches of `name` first (difflib similarity, case-insensitive; ties in
-    the given order)."""
+    alphabetical order, so that the order does not depend on how a dict was built)."""
     valid = list(valid)
     key = str(name).lower()
-    score = [difflib.SequenceMatcher(None, key, v.lower()).ratio() for v in valid]
-    return [valid[i] for i in sorted(range(len(valid)), key=lambda i: (-score[i], i))]
+    score = {v: difflib.SequenceMatcher(None, key, v.lower()).ratio() for v in valid}
+    return sorted(valid, key=lambda v: (-score[v], v))
 
 
 def unknown_name_error(argname: str, what: str, name, valid: Iterable[str], *, note: str = "",
@@ -210,11 +210,8 @@ def unknown_name_error(argname: str, what: str, name, valid: Iterable[str], *, n
     """The error for an unknown name: `"{argname}: {what} (did you mean 'x'?); {kind}, closest
     first: a, b, ...{note}"`. `describe(valid_name)` may annotate each listed name."""
     ordered = closest_first(str(name), valid)
-    close = difflib.get_close_matches(str(name).lower(), [v.lower() for v in ordered], n=1, cutoff=0.6)
-    hint = ""
-    if close:
-        best = next(v for v in ordered if v.lower() == close[0])
-        hint = f" (did you mean {best!r}?)"
+    close = ordered and difflib.SequenceMatcher(None, str(name).lower(), ordered[0].lower()).ratio() >= 0.6
+    hint = f" (did you mean {ordered[0]!r}?)" if close else ""  # the first listed: one answer
     listed = ", ".join(repr(v) + (describe(v) if describe else "") for v in ordered) or "none"
     prefix = f"{argname}: " if argname else ""
     return error(f"{prefix}{what}{hint}; {kind}, closest first: {listed}{note}")

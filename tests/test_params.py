@@ -120,8 +120,10 @@ def test_unknown_names_list_closest_first():
 def test_unknown_state_and_cell_names_closest_first():
     hh = bf.HH()
     s0 = hh.init_state(1)
-    with pytest.raises(ValueError, match=r"record: 'na.n' is not a state variable \(did you mean 'na.m'\?\); "
+    with pytest.raises(ValueError, match=r"record: 'na.mm' is not a state variable \(did you mean 'na.m'\?\); "
                                          r"available \(state variables\), closest first: 'na.m'"):
+        bf.simulate(hh, s0, jnp.zeros((1, 5)), DT, record="na.mm")
+    with pytest.raises(ValueError, match=r"closest first: 'na.h', 'na.m'"):  # a tie: alphabetical, whatever the order
         bf.simulate(hh, s0, jnp.zeros((1, 5)), DT, record="na.n")
     assert sorted(P.state_names(s0)) == ["k.n", "na.h", "na.m", "v"]
     cell = ball_and_stick_cell("synapse")
