@@ -11,8 +11,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .._math import _unbroadcast as _unbroadcast  # noqa: F401 - shared with the cable's kernels
-
 
 class AbstractAdjoint(eqx.Module):
     """How `simulate` computes gradients. `simulate` calls `configure` once (validation, at trace

@@ -12,7 +12,8 @@ from jax.custom_derivatives import SymbolicZero
 
 from ..backends import _native_loop
 from ..unroll import scan_unroll
-from ._base import _internal_names, _unbroadcast, _with_leaves, _zeros_ct, AbstractAdjoint, float_inputs
+from .._math import _unbroadcast
+from ._base import _internal_names, _with_leaves, _zeros_ct, AbstractAdjoint, float_inputs
 
 
 class ForwardMode(AbstractAdjoint):
