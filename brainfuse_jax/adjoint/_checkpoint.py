@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 
 from .._validate import check_finite_block
-from ..unroll import _blocks_to_time, _slice_time, _swap, block_size, scan_unroll
+from ..unroll import _slice_time, _swap, block_size, scan_unroll
 from ._base import _internal_names, _with_leaves, AbstractAdjoint, float_inputs
 
 
@@ -164,20 +164,26 @@ def checkpointed_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
             return block_backward(p, want, dt_, start, ckpt, check_finite_block(_slice_time(inputs_, start, size)),
                                   _slice_time(ct_rec, start, size), ct_tot, carry)
 
-        dx_tail = None
+        # the input cotangents are written block by block into one (B, T, ...) result (carried
+        # through the blocks, updated in place), not stacked and transposed afterwards
+        dx = jax.tree.map(jnp.zeros_like, inputs_)
+
+        def write(dx, start, dxb):
+            return jax.tree.map(lambda a, b: jax.lax.dynamic_update_slice_in_dim(a, b, start, axis=1), dx, dxb)
+
         if tail:
-            carry, dx_tail = block(carry, n_blocks * every, tail, tail_ckpt)
+            carry, dxb = block(carry, n_blocks * every, tail, tail_ckpt)
+            dx = write(dx, n_blocks * every, dxb) if want_x else dx
 
-        def body(carry, b):
-            return block(carry, b * every, every, jax.tree.map(lambda c: c[b], ckpts))
+        def body(loop, b):
+            carry, dx = loop
+            carry, dxb = block(carry, b * every, every, jax.tree.map(lambda c: c[b], ckpts))
+            return (carry, write(dx, b * every, dxb) if want_x else dx), None
 
-        (adj, gp, gdt), dxs = jax.lax.scan(body, carry, jnp.arange(n_blocks), reverse=True)
         if want_x:
-            dx = _blocks_to_time(dxs)
-            if tail:
-                dx = jax.tree.map(lambda a, b: jnp.concatenate([a, b], axis=1), dx, dx_tail)
-        else:
-            dx = jax.tree.map(jnp.zeros_like, inputs_)
+            ((adj, gp, gdt), dx), _ = jax.lax.scan(body, (carry, dx), jnp.arange(n_blocks), reverse=True)
+        else:  # no (B, T) buffer in the loop
+            ((adj, gp, gdt), _), _ = jax.lax.scan(body, (carry, None), jnp.arange(n_blocks), reverse=True)
         return _with_leaves(jax.tree.map(jnp.zeros_like, p), idx, gp), adj, dx, gdt
 
     unroll.defvjp(unroll_fwd, unroll_bwd, symbolic_zeros=True)

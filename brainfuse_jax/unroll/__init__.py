@@ -14,7 +14,6 @@ from ._records import _normalize_record as _normalize_record
 from ._records import _select as _select
 from ._records import RecordSpec as RecordSpec
 from ._records import Total as Total
-from ._scan import _blocks_to_time as _blocks_to_time
 from ._scan import _slice_time as _slice_time
 from ._scan import _swap as _swap
 from ._scan import block_size as block_size

@@ -46,12 +46,6 @@ def _write_time_jvp(primals, tangents):
     return _write_time(buffer, block, start), d_buffer + placed  # XLA: one in-place update
 
 
-def _blocks_to_time(tree):
-    """(n_blocks, B, K, ...) -> (B, n_blocks * K, ...)."""
-    return jax.tree.map(lambda a: jnp.moveaxis(a, 0, 1).reshape(a.shape[1], a.shape[0] * a.shape[2], *a.shape[3:]),
-                        tree)
-
-
 def scan_unroll(model, state0, inputs, dt, per_step, totals, n_steps, chunk_size=None, remat=False, *,
                  block=None, checkpoints=False):
     """The forward unroll (and `DirectAdjoint`'s, by autodiff): `(final, {name: record})`; with
