@@ -77,6 +77,7 @@ def simulate(
     if not isinstance(model, AbstractNeuron):
         raise TypeError(f"model must be a neuron (AbstractNeuron), got {type(model).__name__}")
     backend = as_backend(backend)
+    model = backend.prepare(model)  # before any wrapping (held inputs), so that the model sees its backend
     python_dt = float(dt) if isinstance(dt, (int, float)) and not isinstance(dt, bool) else None
     dt = check_dt(dt)
     inputs = jax.tree.map(jnp.asarray, inputs)
@@ -96,7 +97,7 @@ def simulate(
     # user's jit, check_dt's array of a Python float is a tracer: keep the float itself.)
     if python_dt is not None or is_concrete(dt):
         dt = python_dt if python_dt is not None else float(dt)
-    return _unroll(backend.prepare(model), state0, inputs, dt, _normalize_record(record), n_steps, chunk_size,
+    return _unroll(model, state0, inputs, dt, _normalize_record(record), n_steps, chunk_size,
                    remat, adjoint, backend)
 
 
