@@ -121,3 +121,19 @@ def test_pallas_refuses_coupled_step(couple):
     state0 = model.init_state(N)
     with pytest.raises(ValueError, match=NAMES[couple]):
         bf.simulate(model, state0, jnp.zeros((N, T), jnp.float32), DT, backend="pallas")
+
+
+def test_optimization_barrier_passes_labels_through():
+    """A barrier over operands of different ranks (`_math.computed_once` on the CPU) keeps each
+    operand's own labels: elementwise stays elementwise, a coupling inside is still found."""
+    def fine(v, p):
+        a, b = jax.lax.optimization_barrier((v * 2.0, p * 3.0))
+        return a + b
+
+    def coupled(v, p):
+        a, b = jax.lax.optimization_barrier((jnp.roll(v, 1), p))
+        return a * b
+
+    args = (jnp.zeros(N), jnp.ones(()))
+    assert not coupling_primitives(jax.make_jaxpr(fine)(*args), (N,))
+    assert coupling_primitives(jax.make_jaxpr(coupled)(*args), (N,)) == {"slice"}

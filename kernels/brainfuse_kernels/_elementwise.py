@@ -20,7 +20,7 @@ ELEMENTWISE = frozenset({
     "abs", "acos", "acosh", "add", "add_any", "and", "asin", "asinh", "atan", "atan2", "atanh", "cbrt", "ceil",
     "clamp", "convert_element_type", "copy", "copy_p", "cos", "cosh", "digamma", "div", "eq", "erf", "erf_inv",
     "erfc", "exp", "exp2", "expm1", "floor", "ge", "gt", "integer_pow", "is_finite", "le", "lgamma", "log",
-    "log1p", "logistic", "lt", "max", "min", "mul", "ne", "neg", "nextafter", "not", "optimization_barrier", "or",
+    "log1p", "logistic", "lt", "max", "min", "mul", "ne", "neg", "nextafter", "not", "or",
     "pow", "reduce_precision", "rem", "round", "rsqrt", "select_n", "sign", "sin", "sinh", "sqrt", "square",
     "stop_gradient", "sub", "tan", "tanh", "xor",
 })
@@ -78,6 +78,8 @@ def _rule(eqn, ins: list[Labels], run) -> list[Labels]:
         return run(params[NESTED[name]], ins)
     if all(l is None for lab in ins for l in lab):
         return [(None,) * len(getattr(a, "shape", ())) for a in outs]  # no neuron data: shared values
+    if name == "optimization_barrier":  # each operand passes through as it is
+        return list(ins)
     if name == "scan":
         return _scan(eqn, ins, run)
     if name == "cond":  # a shared branch index: every branch must keep neurons apart
