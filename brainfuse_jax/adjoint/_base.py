@@ -41,13 +41,6 @@ def check_unfused(backend) -> None:
                          "adjoint=CheckpointAdjoint(every=K) (the default) or None")
 
 
-def float_inputs(inputs, state0):
-    """`inputs` with integer/bool leaves cast to the state's float dtype (custom VJPs need
-    floating-point primals to return cotangents for)."""
-    dtype = jnp.result_type(*jax.tree.leaves(state0))
-    return jax.tree.map(lambda a: a if jnp.issubdtype(a.dtype, jnp.inexact) else a.astype(dtype), inputs)
-
-
 def _zeros_ct(x):
     """A zero cotangent for primal `x` (float0 for integer/bool arrays)."""
     x = jnp.asarray(x)

@@ -22,8 +22,8 @@ import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 
 from .._validate import check_finite_block
-from ..unroll import _slice_time, _swap, block_size, scan_unroll
-from ._base import _internal_names, _with_leaves, AbstractAdjoint, float_inputs
+from ..unroll import _slice_time, _swap, block_size, float_inputs, scan_unroll
+from ._base import _internal_names, _with_leaves, AbstractAdjoint
 
 
 class CheckpointAdjoint(AbstractAdjoint):

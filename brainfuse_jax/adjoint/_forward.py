@@ -11,9 +11,9 @@ from brainfuse_kernels._elementwise import coupling_primitives
 from jax.custom_derivatives import SymbolicZero
 
 from ..backends import _native_loop
-from ..unroll import scan_unroll
 from .._math import _unbroadcast
-from ._base import _internal_names, _with_leaves, _zeros_ct, AbstractAdjoint, float_inputs
+from ..unroll import float_inputs, scan_unroll
+from ._base import _internal_names, _with_leaves, _zeros_ct, AbstractAdjoint
 
 
 class ForwardMode(AbstractAdjoint):
@@ -135,8 +135,9 @@ def forward_mode_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
         pairs = [(c, t) for c, t in zip(jax.tree.leaves(ct), jax.tree.leaves(tan)) if jnp.issubdtype(c.dtype, jnp.inexact)]
         return [a + sum(_unbroadcast(c * t[k], a.shape) for c, t in pairs) for k, a in enumerate(acc)]
 
-    def gradients(p, idx, acc):
-        return _with_leaves(jax.tree.map(jnp.zeros_like, p), idx, acc)
+    def whole_leaves(p, idx):
+        """One direction per differentiated leaf (the native loop's seeding)."""
+        return _Directions([jax.tree.leaves(p)[i] for i in idx], tuple(idx), False)
 
     def unroll_fwd(p, state0_, inputs_, dt_):
         if any(leaf.perturbed for leaf in jax.tree.leaves((state0_, inputs_, dt_))):
@@ -154,8 +155,7 @@ def forward_mode_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
         got = _native_loop.run(eqx.combine(p, static), state0_, inputs_, dt, {}, totals, n_steps, idx, native=native)
         if got is not None:
             final, tots, dfinal, dtots, _ = got
-            return (final, tots), (values, perturbed, (dfinal, dtots, _Directions(
-                [jax.tree.leaves(p)[i] for i in idx], tuple(idx), False)))
+            return (final, tots), (values, perturbed, (dfinal, dtots, whole_leaves(p, idx)))
         seeds = seeds_for(p, perturbed, state0_, inputs_, dt_)
         pair = _TangentPair(lambda st, x, dt__: _pair_step(tangent_step, p, seeds, st, x, dt__))
         ds0 = _zero_tangents(state0_, seeds.n)
@@ -182,7 +182,7 @@ def forward_mode_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
         if got is not None:
             _, _, dfinal, dtots, acc = got
             acc = [_unbroadcast(a, jnp.shape(jax.tree.leaves(p)[i])) for a, i in zip(acc, idx)]
-            return gradients(p, idx, contract(acc, (ct_final, ct_tot), (dfinal, dtots))), *zeros
+            return whole_leaves(p, idx).gradients(p, contract(acc, (ct_final, ct_tot), (dfinal, dtots))), *zeros
         seeds = seeds_for(p, perturbed, state0_, inputs_, dt_)
         ds0 = _zero_tangents(state0_, seeds.n)
         acc0 = seeds.acc0()
@@ -252,7 +252,7 @@ class _Directions(eqx.Module):
         """`p`-shaped gradients from the accumulated directions."""
         leaves = []
         for j, shape in enumerate(self.shapes):
-            mine = [a for (k, e), a in zip(self.dirs, acc) if k == j]
-            leaves.append(mine[0] if self.dirs[[k for k, _ in self.dirs].index(j)][1] is None
-                          else jnp.stack(mine).reshape(shape))
+            mine = [(e, a) for (k, e), a in zip(self.dirs, acc) if k == j]
+            whole = mine[0][0] is None  # one direction over the whole leaf, else one per element
+            leaves.append(mine[0][1] if whole else jnp.stack([a for _, a in mine]).reshape(shape))
         return _with_leaves(jax.tree.map(jnp.zeros_like, p), self.idx, leaves)

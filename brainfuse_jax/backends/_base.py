@@ -7,6 +7,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from ..unroll import _HeldInput
+
 
 class AbstractBackend(eqx.Module):
     """How `simulate` executes.
@@ -35,7 +37,6 @@ class AbstractBackend(eqx.Module):
         return model.for_backend(self)
 
     def hold(self, model, state0, held, n_steps: int):
-        from ..unroll import _HeldInput
         batch = model.input_shape(state0)[0]
         return _HeldInput(model, held), jnp.zeros((batch, n_steps, 0), jnp.result_type(*jax.tree.leaves(state0)))
 

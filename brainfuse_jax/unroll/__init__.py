@@ -9,6 +9,7 @@
 from ._inputs import _HeldInput as _HeldInput
 from ._inputs import _held_inputs as _held_inputs
 from ._inputs import _check_inputs as _check_inputs
+from ._inputs import float_inputs as float_inputs
 from ._records import _entry_fn as _entry_fn
 from ._records import _normalize_record as _normalize_record
 from ._records import _select as _select

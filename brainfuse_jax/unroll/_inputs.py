@@ -39,8 +39,7 @@ def _held_inputs(model: AbstractNeuron, state0: State, inputs, n_steps):
         if tuple(jnp.shape(leaf)) != expected:
             raise ValueError(f"with n_steps, inputs are held constant and have no time axis: shape {expected} "
                              f"(the state's batch shape); got {tuple(jnp.shape(leaf))}")
-    dtype = jnp.result_type(*jax.tree.leaves(state0))
-    inputs = jax.tree.map(lambda a: a if jnp.issubdtype(a.dtype, jnp.inexact) else a.astype(dtype), inputs)
+    inputs = float_inputs(inputs, state0)
     return check_finite(inputs, "inputs") if is_concrete(inputs) else check_finite_block(inputs)
 
 
@@ -78,3 +77,10 @@ def _check_inputs(model: AbstractNeuron, state0: State, inputs):
         if is_concrete(leaf):  # now; traced inputs are checked block by block in the time loop
             check_finite(leaf, "inputs")
     return n_steps
+
+
+def float_inputs(inputs, state0):
+    """`inputs` with integer/bool leaves cast to the state's float dtype (custom VJPs need
+    floating-point primals to return cotangents for)."""
+    dtype = jnp.result_type(*jax.tree.leaves(state0))
+    return jax.tree.map(lambda a: a if jnp.issubdtype(a.dtype, jnp.inexact) else a.astype(dtype), inputs)
