@@ -259,8 +259,9 @@ def test_connect_types_and_delay_rounding():
     assert s.pre.dtype == s.post.dtype == s.delay_steps.dtype == np.int64
     assert s.weight.dtype == np.float64
     assert np.all(s.weight == 2.0) and np.all(s.delay_steps == 15)
-    # NEST: steps = floor(delay * (1 / dt) + 1/2): 0.15 ms -> 2 steps, 0.05 ms -> 1 step
-    for d, steps in [(0.15, 2), (0.05, 1), (0.149, 1), (1.0, 10)]:
+    # NEST: steps = floor(delay * (1 / dt) + 1/2); the steps NEST 3.10.0 stores at resolution 0.1
+    for d, steps in [(0.15, 2), (0.25, 3), (0.35, 4), (1.45, 15), (1.55, 16), (0.149, 1),
+                     (2.05, 21), (0.3, 3), (0.05, 1), (1.0, 10)]:
         s = connect(OneToOne(), 3, 3, weight=1.0, delay=d, dt=0.1, rng=rng())
         assert np.all(s.delay_steps == steps), (d, s.delay_steps)
     s = connect(AllToAll(), 40, 40, weight=Uniform(0, 1), delay=Uniform(1.0, 2.0), dt=0.1, rng=rng())

@@ -25,12 +25,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = [
-    "AllToAll", "Constant", "Distribution", "Explicit", "FixedInDegree", "FixedOutDegree",
-    "FixedTotalNumber", "Lognormal", "Normal", "OneToOne", "PairwiseBernoulli", "Rule", "Synapses",
-    "Uniform", "connect",
-]
-
 # A truncated distribution whose bounds accept fewer draws than this is refused: redrawing
 # would need more than a million draws per value.
 _MIN_ACCEPTANCE = 1e-6
@@ -57,6 +51,13 @@ def _count(x, name: str, *, minimum: int = 0) -> int:
     value = int(x)
     if value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
+    return value
+
+
+def _std(x, name: str) -> float:
+    value = _real(x, name)
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
     return value
 
 
@@ -126,10 +127,7 @@ class Normal(Distribution):
 
     def __post_init__(self):
         object.__setattr__(self, "mean", _real(self.mean, "Normal.mean"))
-        std = _real(self.std, "Normal.std")
-        if std < 0:
-            raise ValueError(f"Normal.std must be >= 0, got {std!r}")
-        object.__setattr__(self, "std", std)
+        object.__setattr__(self, "std", _std(self.std, "Normal.std"))
         low = _real(self.low, "Normal.low", finite=False)
         high = _real(self.high, "Normal.high", finite=False)
         if low > high:
@@ -182,11 +180,8 @@ class Lognormal(Distribution):
         mean = _real(self.mean, "Lognormal.mean")
         if mean <= 0:
             raise ValueError(f"Lognormal.mean must be > 0, got {mean!r}")
-        std = _real(self.std, "Lognormal.std")
-        if std < 0:
-            raise ValueError(f"Lognormal.std must be >= 0, got {std!r}")
         object.__setattr__(self, "mean", mean)
-        object.__setattr__(self, "std", std)
+        object.__setattr__(self, "std", _std(self.std, "Lognormal.std"))
 
     @property
     def mu_sigma(self) -> tuple[float, float]:
@@ -272,7 +267,8 @@ def _bernoulli_indices(rng: np.random.Generator, total: int, p: float) -> np.nda
     batch = int(expected + 6 * math.sqrt(expected * (1 - p)) + 64)
     parts, last = [], -1
     while True:
-        idx = last + np.cumsum(rng.geometric(p, size=batch))
+        # a gap beyond `total` ends the draw; clipping it keeps the sum from overflowing
+        idx = last + np.cumsum(np.minimum(rng.geometric(p, size=batch), total))
         if idx[-1] >= total:
             parts.append(idx[idx < total])
             break
@@ -286,6 +282,11 @@ def _bernoulli_indices(rng: np.random.Generator, total: int, p: float) -> np.nda
 class Rule(abc.ABC):
     """A connection rule: `connect(n_pre, n_post, rng, same_population)` -> `(pre, post)`, two
     int64 arrays `(S,)` of source and target indices (unsorted)."""
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            if field.name.startswith("allow_"):
+                _flag(getattr(self, field.name), f"{type(self).__name__}.{field.name}")
 
     def connect(self, n_pre: int, n_post: int, rng: np.random.Generator,
                 same_population: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -326,13 +327,6 @@ def _degree_rule(k: int, name: str, n_from: int, n_to: int, rng: np.random.Gener
     return partner, neuron
 
 
-def _check_p(p) -> float:
-    p = _real(p, "PairwiseBernoulli.p")
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"PairwiseBernoulli.p must be a probability in [0, 1], got {p!r}")
-    return p
-
-
 @dataclasses.dataclass(frozen=True)
 class AllToAll(Rule):
     """Every source onto every target (NEST `all_to_all`); without autapses in a projection
@@ -340,12 +334,9 @@ class AllToAll(Rule):
 
     allow_autapses: bool = True
 
-    def __post_init__(self):
-        _flag(self.allow_autapses, "AllToAll.allow_autapses")
-
     def _pairs(self, n_pre, n_post, rng, same_population):
         skip = same_population and not self.allow_autapses
-        total = n_pre * (n_post - 1) if skip else n_pre * n_post
+        total = n_pre * (n_post - skip)
         return _unflatten(np.arange(total, dtype=np.int64), n_post, skip)
 
 
@@ -358,12 +349,15 @@ class PairwiseBernoulli(Rule):
     allow_autapses: bool = True
 
     def __post_init__(self):
-        object.__setattr__(self, "p", _check_p(self.p))
-        _flag(self.allow_autapses, "PairwiseBernoulli.allow_autapses")
+        super().__post_init__()
+        p = _real(self.p, "PairwiseBernoulli.p")
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"PairwiseBernoulli.p must be a probability in [0, 1], got {p!r}")
+        object.__setattr__(self, "p", p)
 
     def _pairs(self, n_pre, n_post, rng, same_population):
         skip = same_population and not self.allow_autapses
-        total = n_pre * (n_post - 1) if skip else n_pre * n_post
+        total = n_pre * (n_post - skip)
         return _unflatten(_bernoulli_indices(rng, total, self.p), n_post, skip)
 
 
@@ -378,9 +372,8 @@ class FixedInDegree(Rule):
     allow_multapses: bool = True
 
     def __post_init__(self):
+        super().__post_init__()
         object.__setattr__(self, "k", _count(self.k, "FixedInDegree.k"))
-        _flag(self.allow_autapses, "FixedInDegree.allow_autapses")
-        _flag(self.allow_multapses, "FixedInDegree.allow_multapses")
 
     def _pairs(self, n_pre, n_post, rng, same_population):
         return _degree_rule(self.k, "FixedInDegree", n_pre, n_post, rng,
@@ -397,9 +390,8 @@ class FixedOutDegree(Rule):
     allow_multapses: bool = True
 
     def __post_init__(self):
+        super().__post_init__()
         object.__setattr__(self, "k", _count(self.k, "FixedOutDegree.k"))
-        _flag(self.allow_autapses, "FixedOutDegree.allow_autapses")
-        _flag(self.allow_multapses, "FixedOutDegree.allow_multapses")
 
     def _pairs(self, n_pre, n_post, rng, same_population):
         post, pre = _degree_rule(self.k, "FixedOutDegree", n_post, n_pre, rng,
@@ -417,13 +409,12 @@ class FixedTotalNumber(Rule):
     allow_multapses: bool = True
 
     def __post_init__(self):
+        super().__post_init__()
         object.__setattr__(self, "n", _count(self.n, "FixedTotalNumber.n"))
-        _flag(self.allow_autapses, "FixedTotalNumber.allow_autapses")
-        _flag(self.allow_multapses, "FixedTotalNumber.allow_multapses")
 
     def _pairs(self, n_pre, n_post, rng, same_population):
         skip = same_population and not self.allow_autapses
-        total = n_pre * (n_post - 1) if skip else n_pre * n_post
+        total = n_pre * (n_post - skip)
         if not self.allow_multapses and self.n > total:
             what = "n_pre * (n_post - 1) (no autapses)" if skip else "n_pre * n_post"
             raise ValueError(f"FixedTotalNumber.n must be <= {what} = {total} without multapses "
@@ -551,12 +542,6 @@ def _check_finite(x: np.ndarray, name: str) -> None:
                          f"({int(bad.sum())} of {x.size} values)")
 
 
-def _check_value(value, name: str) -> None:
-    if isinstance(value, Distribution):
-        return
-    _real(value, name)  # TypeError / ValueError naming it
-
-
 def _draw(value, name: str, rng: np.random.Generator, n: int) -> np.ndarray:
     if isinstance(value, Distribution):
         out = np.asarray(value.sample(rng, n), dtype=np.float64)
@@ -598,17 +583,20 @@ def connect(rule: Rule, n_pre: int, n_post: int, *, weight: float | Distribution
     if own is not None and weight is not None:
         raise ValueError("weight must be None when the Explicit rule carries its own weights "
                          f"(got weight={weight!r})")
-    if own is None:
-        if weight is None:
-            raise TypeError("weight must be a number or a Distribution (None only with an Explicit "
+    if own is None and weight is None:
+        raise TypeError("weight must be a number or a Distribution (None only with an Explicit "
                             "rule that has weights)")
-        _check_value(weight, "weight")
-    _check_value(delay, "delay")
+    for value, name in ((weight, "weight"), (delay, "delay")):  # numbers checked before drawing
+        if value is not None and not isinstance(value, Distribution):
+            _real(value, name)
     pre, post = rule.connect(n_pre, n_post, rng, same_population)
     n = pre.size
     w = own.astype(np.float64) if own is not None else _draw(weight, "weight", rng, n)
     d = _draw(delay, "delay", rng, n)
-    steps = np.floor(d * (1.0 / dt) + 0.5).astype(np.int64)
+    steps = np.floor(d * (1.0 / dt) + 0.5)
+    if n and steps.max() >= 2.0**62:
+        raise ValueError(f"delay must be < 2**62 steps of dt = {dt} ms, got {float(d.max())!r} ms")
+    steps = steps.astype(np.int64)
     if n and steps.min() < 1:
         bad = float(d[np.argmin(steps)])
         raise ValueError(f"delay must be at least one step, dt = {dt} ms (delays are rounded to the "
