@@ -6,9 +6,9 @@ number of events `k ~ Poisson(rate dt)` per neuron by inverting the Poisson CDF 
 number (`jax.random.poisson` per step costs ~3.5 s per simulated second for 5,000 neurons; one
 uniform and a binary search over a small table is ~50x cheaper). The draw is exact to the
 resolution of the uniform numbers (2^-24 in float32, 2^-53 in float64): the table holds every
-count whose probability is above 1e-15 at the drive's `max_rate`, and a draw beyond it (a rate
-raised past `max_rate` under a transformation) raises the network's overflow flag instead of
-being cut silently. The events reach the target synapse like spikes of a projection, `delay` ms
+count up to the one whose tail beyond has a probability below 1e-15 at the drive's `max_rate`
+(the last count takes that tail); a rate raised past `max_rate` under a transformation (its table
+would be too short) raises the network's overflow flag instead of giving a silently cut draw. The events reach the target synapse like spikes of a projection, `delay` ms
 after they are drawn (the generator starts delivering at `t = delay`, as NEST's device with that
 delay), with `weight` each.
 """
@@ -43,18 +43,18 @@ def poisson_table_size(lam: float) -> int:
 
 
 def poisson_counts(key, lam: Float[Array, "*n"], shape, size: int, dtype):
-    """Poisson counts of mean `lam` (broadcast to `shape`) by CDF inversion over `size` counts;
-    returns `(counts, overflow)` where `overflow` says a uniform fell beyond the table."""
+    """Poisson counts of mean `lam` (broadcast to `shape`) by CDF inversion over the counts
+    0 .. size - 1 (`size` from `poisson_table_size`: the last one stands for itself and the tail)."""
     lam = jnp.asarray(lam, dtype)
     u = jax.random.uniform(key, shape, dtype)
     k = jnp.arange(size, dtype=dtype)
     log_pmf = k * jnp.log(jnp.maximum(lam[..., None], jnp.finfo(dtype).tiny)) - lam[..., None] - jax.lax.lgamma(k + 1)
-    cdf = jnp.cumsum(jnp.exp(log_pmf), axis=-1)  # (*lam.shape, size)
+    cdf = jnp.cumsum(jnp.exp(log_pmf), axis=-1)[..., :-1]  # the last count takes the rest (< 1e-15)
     if cdf.ndim == 1:  # one rate for all: a binary search
         counts = jnp.searchsorted(cdf, u, side="right", method="scan_unrolled").astype(dtype)
     else:
-        counts = jnp.sum(u[..., None] >= jnp.broadcast_to(cdf, (*shape, size)), axis=-1).astype(dtype)
-    return counts, jnp.any(counts >= size)
+        counts = jnp.sum(u[..., None] >= jnp.broadcast_to(cdf, (*shape, size - 1)), axis=-1).astype(dtype)
+    return counts
 
 
 class PoissonDrive(eqx.Module):
@@ -97,7 +97,8 @@ class PoissonDrive(eqx.Module):
     def events(self, key, t, shape, dt, dtype):
         """`(summed weights per neuron (shape), overflow)` for step `t` (scalar int) of one row."""
         size = poisson_table_size(self.max_rate * float(dt) * 1e-3)
-        counts, overflow = poisson_counts(key, self.rate * (dt * 1e-3), shape, size, dtype)
+        counts = poisson_counts(key, self.rate * (dt * 1e-3), shape, size, dtype)
+        overflow = jnp.any(self.rate > self.max_rate * (1 + 1e-6))
         start = round(self.delay / float(dt))
         on = (t >= start).astype(dtype)
         return on * counts * self.weight.astype(dtype), overflow
