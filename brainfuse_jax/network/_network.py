@@ -27,15 +27,18 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 from jaxtyping import Array, Float
 
 from brainfuse_kernels._spikes import delivery_kernels
 
+from .._validate import is_concrete
 from ..neurons import AbstractNeuron
 from ..neurons._base import State, normalize_batch_shape, resolve_dtype
 from ..synapses import NetworkSynapse
 from ._connect import connect
 from ._drive import CurrentDrive, PoissonDrive
+from ._random import uniforms
 from ._propagate import Connectivity, build_connectivity, deliver
 
 
@@ -275,43 +278,43 @@ class Network(AbstractNeuron):
     # ---- dynamics ----------------------------------------------------------------------------
     def step(self, state: State, x: Float[Array, "B n"], dt) -> tuple[State, Float[Array, "B n"]]:
         """One step of `dt` ms (must be the network's `dt`) under external currents `x` (B, n)."""
-        if isinstance(dt, (int, float)) and not math.isclose(float(dt), self.dt, rel_tol=1e-9):
-            raise ValueError(f"dt must be the network's dt = {self.dt} ms (delays are in its steps), got {dt}")
-        dt = self.dt
         t, ring = state["t"], state["ring"]
+        message = f"dt must be the network's dt = {self.dt} ms (its delays are counted in steps of it)"
+        if isinstance(dt, (int, float)) or is_concrete(dt):
+            if not math.isclose(float(dt), self.dt, rel_tol=1e-6):
+                raise ValueError(f"{message}, got {float(dt)}")
+        else:  # traced: checked when it runs
+            t = eqx.error_if(t, jnp.abs(dt - self.dt) > 1e-6 * self.dt, message)
+        dt = self.dt
         b, n = t.shape[0], self.n
         dtype = ring.dtype
         x = jnp.asarray(x, dtype)
         if x.shape != (b, n):
             raise ValueError(f"x must have shape {(b, n)} (batch, neurons), got {x.shape}")
         depth, columns = self.conn.depth, self.columns
-        rows = ring.reshape(b, depth, columns)
-        here = (jnp.arange(depth)[None, :] == (t % depth)[:, None])[..., None]  # (B, depth, 1)
-        arrived = jnp.sum(jnp.where(here, rows, 0), axis=1)  # (B, columns)
-        ring = jnp.where(here, 0, rows).reshape(b, depth * columns)
+        start = (t % depth) * columns
+        arrived = jax.vmap(lambda r, s: lax.dynamic_slice(r, (s,), (columns,)))(ring, start)  # (B, columns)
+        ring = jax.vmap(lambda r, s: lax.dynamic_update_slice(r, jnp.zeros((columns,), dtype), (s,)))(ring, start)
 
         overflow = state["overflow"]
         sizes = {name: p.n for name, p in self.populations.items()}
-        index = {name: i for i, name in enumerate(self.names)}
-        key = jax.random.key(self.seed)
-        for i, d in enumerate(self.drives):  # Poisson events join the arrivals of their block
+        # the weights arriving in this step, per block; Poisson events join their block's
+        arrived = [arrived[:, off:off + sizes[self.names[p]]] for p, _, off in self.blocks]
+        for i, d in enumerate(self.drives):
             if isinstance(d, PoissonDrive):
-                blk = next(k for k, (p, s, _) in enumerate(self.blocks)
-                           if p == index[d.target] and _same(self.synapses[s], d.synapse))
-                off = self.blocks[blk][2]
-                m = sizes[d.target]
-                keys = jax.vmap(lambda r, tt: jax.random.fold_in(jax.random.fold_in(jax.random.fold_in(key, i), r), tt))(
-                    jnp.arange(b), t)
-                ev, ovf = jax.vmap(lambda k, tt: d.events(k, tt, (m,), dt, dtype))(keys, t)
-                arrived = arrived.at[:, off:off + m].add(ev)
+                k = self._block(d.target, d.synapse)
+                lo, hi = self.ranges[d.target]
+                ids = jnp.arange(lo, hi, dtype=jnp.uint32)
+                u = jax.vmap(lambda r, tt: uniforms(self.seed, i, r, tt, ids, dtype))(jnp.arange(b), t)
+                ev, ovf = d.events(u, t[:, None], dt)
+                arrived[k] = arrived[k] + ev
                 overflow = overflow | ovf
 
         syn_states = list(state["synapses"])
         currents = {name: x[:, lo:hi] for name, (lo, hi) in self.ranges.items()}
         events: dict[str, dict[str, Array]] = {name: {} for name in self.names}
-        for k, (p, s, off) in enumerate(self.blocks):
-            name, syn = self.names[p], self.synapses[s]
-            w = arrived[:, off:off + sizes[name]]
+        for k, (p, s, _) in enumerate(self.blocks):
+            name, syn, w = self.names[p], self.synapses[s], arrived[k]
             if syn.port is not None:
                 events[name][syn.port] = events[name].get(syn.port, 0) + w
             else:
@@ -333,8 +336,12 @@ class Network(AbstractNeuron):
         new = {**state, "populations": new_pops, "synapses": tuple(syn_states), "ring": ring, "t": t + 1,
                "overflow": overflow}
         if self.spike_capacity is not None:
-            new["spikes"] = _record(state["spikes"], spikes, t, self.spike_capacity)
+            new["spikes"] = _record(state["spikes"], lax.stop_gradient(spikes), t, self.spike_capacity, self.native)
         return new, spikes
+
+    def _block(self, target: str, synapse: NetworkSynapse) -> int:
+        p = self.names.index(target)
+        return next(k for k, (bp, s, _) in enumerate(self.blocks) if bp == p and _same(self.synapses[s], synapse))
 
     # ---- reading the state -------------------------------------------------------------------
     def spikes(self, state: State, row: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -384,9 +391,12 @@ def _check_drive_shape(d, n: int):
                              f"population {d.target!r} of {n} neurons, got {shape}")
 
 
-def _record(rec, spikes, t, capacity):
+def _record(rec, spikes, t, capacity, native):
     """Append this step's spikes (B, n) to the (step, id) buffers; `count` keeps counting past
     the capacity (the overflow flag) while nothing more is written."""
+    if native:
+        steps, ids, count = delivery_kernels().record(rec["step"], rec["id"], rec["count"], spikes, t)
+        return {"step": steps, "id": ids, "count": count}
     fired = spikes != 0
 
     def row(rec, fired, t):

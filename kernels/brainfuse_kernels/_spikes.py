@@ -1,5 +1,6 @@
 """Native CPU spike delivery for networks (`spikes_cpu.cc`, through XLA's FFI): the event-driven
-scatter of the firing sources' synapses into a ring buffer, and its transpose for reverse mode.
+scatter of the firing sources' synapses into a ring buffer, its transpose for reverse mode, and
+the spike recorder.
 
 `delivery_kernels()` returns None where they cannot be built (no compiler, `BRAINFUSE_NATIVE=0`,
 not the CPU backend); callers then use their XLA forms. Connectivity arrays: `indptr` (N + 1,)
@@ -47,6 +48,16 @@ class DeliveryKernels:
         return call(ct_ring, spike, t, indptr, cols, w, delay, depth=np.int64(depth),
                     uniform_delay=np.int64(uniform_delay))
 
+    @staticmethod
+    def record(steps, ids, count, spike, t):
+        """Append this step's spikes to the `(B, capacity)` int32 buffers `steps` / `ids`; returns
+        `(steps, ids, count)` with `count` (B,) counting past the capacity."""
+        call = jax.ffi.ffi_call(f"bf_record_{_SUFFIX[np.dtype(spike.dtype)]}",
+                                (jax.ShapeDtypeStruct(steps.shape, steps.dtype), jax.ShapeDtypeStruct(ids.shape, ids.dtype),
+                                 jax.ShapeDtypeStruct(count.shape, count.dtype)),
+                                vmap_method="sequential", input_output_aliases={0: 0, 1: 1, 2: 2})
+        return call(steps, ids, count, spike, t)
+
 
 @functools.cache
 def delivery_kernels() -> DeliveryKernels | None:
@@ -57,7 +68,7 @@ def delivery_kernels() -> DeliveryKernels | None:
         lib = ctypes.cdll.LoadLibrary(str(compile_library(_SOURCE.read_text(), "bf_spikes")))
     except (OSError, subprocess.CalledProcessError):
         return None
-    for kernel in ("bf_deliver", "bf_deliver_vjp"):
+    for kernel in ("bf_deliver", "bf_deliver_vjp", "bf_record"):
         for suffix in _SUFFIX.values():
             name = f"{kernel}_{suffix}"
             jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(lib, name)), platform="cpu")

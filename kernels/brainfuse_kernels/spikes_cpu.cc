@@ -10,6 +10,8 @@
 // bf_deliver_vjp_*: the transpose: ct_spike[s] = sum_k w[k] ct_ring[slot_k, cols[k]] over every
 //   source (the spike's cotangent exists whether it fired or not: surrogate gradients), and
 //   ct_w[k] = sum over the batch of spike[s] ct_ring[slot_k, cols[k]] (only firing sources).
+// bf_record_*: append the (step, id) of every spike (spike != 0) to per-row buffers of `capacity`
+//   entries; `count` keeps counting past the capacity (the overflow flag), nothing more is written.
 // Leading batch: ring (B, depth * columns), spike (B, N), t (B,); connectivity shared.
 #include <cstdint>
 #include <cstring>
@@ -120,3 +122,48 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(bf_deliver_vjp_f32, DeliverVjp<ffi::F32>,
                               ffi::Ffi::Bind() BF_DELIVER_ARGS(ffi::F32).Ret<ffi::Buffer<ffi::F32>>().Ret<ffi::Buffer<ffi::F32>>());
 XLA_FFI_DEFINE_HANDLER_SYMBOL(bf_deliver_vjp_f64, DeliverVjp<ffi::F64>,
                               ffi::Ffi::Bind() BF_DELIVER_ARGS(ffi::F64).Ret<ffi::Buffer<ffi::F64>>().Ret<ffi::Buffer<ffi::F64>>());
+
+template <ffi::DataType DT>
+static ffi::Error Record(ffi::Buffer<ffi::S32> steps, ffi::Buffer<ffi::S32> ids, ffi::Buffer<ffi::S32> count,
+                         ffi::Buffer<DT> spike, ffi::Buffer<ffi::S32> t, ffi::ResultBuffer<ffi::S32> steps_out,
+                         ffi::ResultBuffer<ffi::S32> ids_out, ffi::ResultBuffer<ffi::S32> count_out) {
+  using T = ffi::NativeType<DT>;
+  const int64_t batch = static_cast<int64_t>(t.element_count());
+  if (batch == 0) return ffi::Error::Success();
+  const int64_t capacity = static_cast<int64_t>(steps.element_count()) / batch;
+  const int64_t n = static_cast<int64_t>(spike.element_count()) / batch;
+  int32_t* so = steps_out->typed_data();
+  int32_t* io = ids_out->typed_data();
+  int32_t* co = count_out->typed_data();
+  if (so != steps.typed_data()) std::memcpy(so, steps.typed_data(), sizeof(int32_t) * steps.element_count());
+  if (io != ids.typed_data()) std::memcpy(io, ids.typed_data(), sizeof(int32_t) * ids.element_count());
+  for (int64_t b = 0; b < batch; ++b) {
+    const T* sp = spike.typed_data() + b * n;
+    int64_t c = count.typed_data()[b];
+    const int32_t tb = t.typed_data()[b];
+    for (int64_t s = 0; s < n; ++s) {
+      if (sp[s] == T(0)) continue;
+      if (c < capacity) {
+        so[b * capacity + c] = tb;
+        io[b * capacity + c] = static_cast<int32_t>(s);
+      }
+      if (c < INT32_MAX) ++c;
+    }
+    co[b] = static_cast<int32_t>(c);
+  }
+  return ffi::Error::Success();
+}
+
+#define BF_RECORD_BINDING(DT)                                                                         \
+  ffi::Ffi::Bind()                                                                                    \
+      .Arg<ffi::Buffer<ffi::S32>>()                                                                   \
+      .Arg<ffi::Buffer<ffi::S32>>()                                                                   \
+      .Arg<ffi::Buffer<ffi::S32>>()                                                                   \
+      .Arg<ffi::Buffer<DT>>()                                                                         \
+      .Arg<ffi::Buffer<ffi::S32>>()                                                                   \
+      .Ret<ffi::Buffer<ffi::S32>>()                                                                   \
+      .Ret<ffi::Buffer<ffi::S32>>()                                                                   \
+      .Ret<ffi::Buffer<ffi::S32>>()
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(bf_record_f32, Record<ffi::F32>, BF_RECORD_BINDING(ffi::F32));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(bf_record_f64, Record<ffi::F64>, BF_RECORD_BINDING(ffi::F64));
