@@ -11,13 +11,16 @@ with the external current `x` of step `t` (pA) held over the step; a spike emitt
 carries NEST's time stamp `(t + 1) dt`.
 
 **Input timing against NEST.** NEST applies a `CurrentEvent` (from a `dc_generator` or
-`step_current_generator`) in the step *after* the one it is delivered in: the model stores the
+`step_current_generator`) one step after the step it is delivered in: the model stores the
 current at the end of a step (`S_.y0_ = B_.currents_.get_value(lag)`) and uses it in the next.
-Here `x` of step `t` acts in step `t`. A NEST current that its generator switches on at time
-`t_on` (delivered in the step starting at `t_on + d_ms - dt`... in effect acting over
-`[t_on + delay, ...)`) is therefore reproduced by `x[:, k] = amplitude` for the steps `k` with
-`k dt >= t_on + delay` (`delay` the generator connection's delay, one step by default). `I_e`
-acts in every step in both. Spike events act in the step they are delivered in, as in NEST.
+Here `x` of step `t` acts in step `t`. NEST's current generators send two steps early
+(`StimulationDevice::is_active`), so a generator current that is on from `start` to `stop` (ms),
+connected with a delay of `d` ms, acts in NEST over the time `[start + d, stop + d)`: the same
+as `x[:, k] = amplitude` for the steps `k` with `start + d <= k dt < stop + d` (tests/test_iaf.py
+compares them so). `I_e` acts in every step in both. Spike events act in the step they are
+delivered in, as in NEST: a spike stamped `T` (ms) with a delay of `d` steps is delivered in
+step `round(T / dt) - 1 + d`. NEST starts at `V_m = -70` mV whatever `E_L`; `init_state`
+starts at `E_L` unless given `v0`.
 
 **Refractoriness.** After a spike `V` is clamped at `V_reset` for `refractory_counts(dt)` steps
 (NEST's `Time(Time::ms(t_ref)).get_steps()`: `t_ref` rounded to NEST's 1 us tic, then up to a

@@ -17,6 +17,10 @@ factor $\beta$ on the subtracted threshold otherwise.)
 
 Because $\beta$ is a per-step factor, only the refractory period and the adaptation time
 constant of `ALIF` depend on `dt` (ms).
+
+In a network, spikes arrive through one event port, `"delta"` (`receptors`): `step_events(state,
+x, {"delta": w}, dt)` is `step(state, x + w, dt)`, `w` the summed weights (units of the
+threshold) delivered in the step; a refractory neuron ignores them as it ignores `x`.
 """
 
 from __future__ import annotations
