@@ -110,6 +110,9 @@ class Network(AbstractNeuron):
     - `spike_capacity`: record spikes as (step, neuron id) in a buffer of this many entries per
       batch row in the state (`spikes(state)`); a run that emits more sets the overflow flag
       (`spikes` raises) instead of dropping them silently. None: no recording.
+    - `propagation`: `"auto"` (default), `"event"` or `"dense"`: how spikes are delivered
+      (`network._propagate.deliver`: small dense connectivity with one delay as a matrix product,
+      everything else event-driven over the sources that fired).
     - `dtype`: of the weights (default JAX's default float).
 
     The input of a step is `(B, n)`: an external current into every neuron, in its model's input
@@ -131,7 +134,7 @@ class Network(AbstractNeuron):
 
     def __init__(self, populations: Mapping[str, Population], projections: Sequence[Projection] = (), *,
                  dt: float, drives: Sequence[PoissonDrive | CurrentDrive] = (), seed: int = 0,
-                 spike_capacity: int | None = None, dtype=None):
+                 spike_capacity: int | None = None, propagation: str = "auto", dtype=None):
         if not isinstance(populations, Mapping) or not populations:
             raise TypeError("populations must be a non-empty dict name -> Population")
         for name, pop in populations.items():
@@ -206,7 +209,8 @@ class Network(AbstractNeuron):
         if max_delay > np.iinfo(np.int16).max:
             raise ValueError(f"delays must be below {np.iinfo(np.int16).max} steps, got {max_delay}")
         self.conn = build_connectivity(cat(pres, np.int64), cat(cols, np.int64), cat(weights, np.float64), delay_steps,
-                                       cat(proj, np.int16), int(offsets[-1]), max(max_delay, 1), dtype)
+                                       cat(proj, np.int16), int(offsets[-1]), columns, max(max_delay, 1), dtype,
+                                       propagation)
         self.synapses, self.blocks, self.drives = tuple(synapses), tuple(blocks), drives
         self.projection_info = tuple(info)
         self.native = delivery_kernels() is not None

@@ -47,6 +47,7 @@ class Connectivity(eqx.Module):
     depth: int = eqx.field(static=True)
     uniform_delay: int = eqx.field(static=True)  # -1: per-synapse delays
     max_degree: int = eqx.field(static=True)
+    dense: bool = eqx.field(static=True)
 
     @property
     def n_synapses(self) -> int:
@@ -61,9 +62,11 @@ class Connectivity(eqx.Module):
 
 
 def build_connectivity(pre: np.ndarray, cols: np.ndarray, weights: np.ndarray, delays: np.ndarray,
-                       projection: np.ndarray, n_sources: int, depth: int, dtype) -> Connectivity:
+                       projection: np.ndarray, n_sources: int, columns: int, depth: int, dtype,
+                       propagation: str = "auto") -> Connectivity:
     """Sort synapses (global source `pre`, ring column `cols`, weight, delay in steps, projection
-    index) into a `Connectivity` (stable sort by source: a row keeps the synapses' order)."""
+    index) into a `Connectivity` (stable sort by source: a row keeps the synapses' order).
+    `propagation`: "event", "dense" or "auto" (see `deliver`)."""
     if len(cols) >= 2**31 - 1:
         raise ValueError(f"at most 2**31 - 2 synapses per network, got {len(cols)}")
     order = np.argsort(pre, kind="stable")
@@ -80,15 +83,54 @@ def build_connectivity(pre: np.ndarray, cols: np.ndarray, weights: np.ndarray, d
         depth=int(depth),
         uniform_delay=int(delays[0]) if uniform and len(delays) else -1,
         max_degree=int(counts.max()) if len(counts) else 0,
+        dense=_choose_dense(propagation, uniform, n_sources, columns, len(cols)),
     )
+
+
+#: the dense path's bounds: a (sources x columns) matrix of at most this many entries ...
+DENSE_MAX_ENTRIES = 2**20
+#: ... of which at least this fraction are synapses
+DENSE_MIN_DENSITY = 1 / 16
+
+
+def _choose_dense(propagation: str, uniform: bool, n_sources: int, columns: int, n_synapses: int) -> bool:
+    if propagation not in ("auto", "event", "dense"):
+        raise ValueError(f"propagation must be 'auto', 'event' or 'dense', got {propagation!r}")
+    fits = uniform and n_sources * columns <= DENSE_MAX_ENTRIES
+    if propagation == "dense" and not fits:
+        raise ValueError(f"propagation='dense' needs one delay for all synapses and at most {DENSE_MAX_ENTRIES} "
+                         f"(sources x columns) entries; this network has {n_sources} x {columns}")
+    if propagation == "auto":
+        return fits and n_synapses >= DENSE_MIN_DENSITY * n_sources * columns
+    return propagation == "dense"
 
 
 def deliver(conn: Connectivity, ring: Float[Array, "B W"], spikes: Float[Array, "B N"],
             t: Int[Array, " B"], native: bool) -> Float[Array, "B W"]:
     """`ring` (B, depth * columns) plus the deliveries of this step's `spikes` (B, N), emitted in
-    step `t` (B,). `native`: use the CPU kernels (they must be available)."""
+    step `t` (B,). `native`: use the CPU kernels (they must be available).
+
+    Two paths, chosen when the network is built (`propagation="auto"`): small dense connectivity
+    (one delay for all synapses, at most 2^20 source x column entries, at least 1/16 of them
+    synapses) is delivered as `spikes @ W` with `W` scattered from the weights, a matrix product
+    that costs the same whatever the activity and wins when many sources fire per step; all other
+    connectivity event-driven, in proportion to the synapses of the sources that fired.
+    """
+    if conn.dense:
+        return _deliver_dense(conn, ring, spikes, t)
     return _deliver(conn.depth, conn.uniform_delay, conn.max_degree, native, ring, spikes, t, conn.indptr,
                     conn.cols, conn.weights, conn.delays)
+
+
+def _deliver_dense(conn, ring, spikes, t):
+    n = spikes.shape[-1]
+    columns = ring.shape[-1] // conn.depth
+    rows = jnp.repeat(jnp.arange(n), jnp.diff(conn.indptr), total_repeat_length=conn.n_synapses)
+    w = jnp.zeros((n, columns), ring.dtype).at[rows, conn.cols].add(conn.weights.astype(ring.dtype))
+    add = spikes.astype(ring.dtype) @ w  # (B, columns)
+    start = ((t + conn.uniform_delay) % conn.depth) * columns
+    put = lambda r, a, s: lax.dynamic_update_slice(r, lax.dynamic_slice(r, (s,), (columns,)) + a, (s,))  # noqa: E731
+    return jax.vmap(put)(ring, add, start)
 
 
 def _slots(t, delays, uniform_delay, depth):
