@@ -130,8 +130,9 @@ class CurrentDrive(eqx.Module):
         self.amplitudes = amps
 
     def current(self, t, dt, shape, dtype):
-        """The current during step `t` (from `t dt` ms), broadcast to `shape`."""
-        now = t.astype(dtype) * dt + 0.5 * dt  # the step's midpoint: a change on the grid takes effect in its step
-        i = jnp.sum(self.times.astype(dtype) <= now) - 1
-        amp = jnp.where(i >= 0, self.amplitudes[jnp.maximum(i, 0)].astype(dtype), 0.0)
-        return jnp.broadcast_to(amp, shape)
+        """The current during step `t` (B,) (from `t dt` ms) as `shape` (B, n)."""
+        now = (t.astype(dtype) + 0.5) * dt  # the step's midpoint: a change on the grid acts in its step
+        i = jnp.sum(self.times.astype(dtype)[None, :] <= now[:, None], axis=1) - 1  # (B,)
+        amp = self.amplitudes.astype(dtype)[jnp.maximum(i, 0)]  # (B,) or (B, n)
+        amp = amp if amp.ndim == 2 else amp[:, None]
+        return jnp.broadcast_to(jnp.where((i >= 0)[:, None], amp, 0.0), shape)

@@ -152,7 +152,7 @@ class Network(AbstractNeuron):
         self.names = tuple(populations)
         self.dt, self.seed, self.spike_capacity = float(dt), int(seed), spike_capacity
         index = {name: i for i, name in enumerate(self.names)}
-        sizes = [p.n for p in self.populations.values()]
+        sizes = [self.populations[name].n for name in self.names]
         offsets = np.concatenate([[0], np.cumsum(sizes)])
 
         # receiving blocks: one per (target population, synapse model)
@@ -225,9 +225,9 @@ class Network(AbstractNeuron):
     def ranges(self) -> dict[str, tuple[int, int]]:
         """Neuron id range `[start, stop)` of each population."""
         out, start = {}, 0
-        for name, pop in self.populations.items():
-            out[name] = (start, start + pop.n)
-            start += pop.n
+        for name in self.names:  # (not populations.items(): a pytree's dict comes back sorted by key)
+            out[name] = (start, start + self.populations[name].n)
+            start += self.populations[name].n
         return out
 
     @property
@@ -328,10 +328,11 @@ class Network(AbstractNeuron):
                 syn_states[k] = syn.decay(syn_states[k], dt)
         for d in self.drives:
             if isinstance(d, CurrentDrive):
-                currents[d.target] = currents[d.target] + d.current(t[:, None], dt, (b, sizes[d.target]), dtype)
+                currents[d.target] = currents[d.target] + d.current(t, dt, (b, sizes[d.target]), dtype)
 
         new_pops, spikes = {}, []
-        for name, pop in self.populations.items():
+        for name in self.names:
+            pop = self.populations[name]
             new_pops[name], out = pop.model.step_events(state["populations"][name], currents[name], events[name], dt)
             spikes.append(jnp.asarray(out, dtype))
         spikes = jnp.concatenate(spikes, axis=1)

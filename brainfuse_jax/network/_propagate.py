@@ -171,7 +171,7 @@ def _deliver_vjp_xla(depth, uniform_delay, ct_ring, spikes, t, indptr, cols, w, 
     rows = jnp.repeat(jnp.arange(n), jnp.diff(indptr), total_repeat_length=w.shape[0])
     slot = _slots(t[:, None], delays[None, :] if uniform_delay < 0 else None, uniform_delay, depth)
     g = jnp.take_along_axis(ct_ring, slot * columns + cols[None, :], axis=1)  # (B, S)
-    ct_spikes = jax.ops.segment_sum((g * w).T, rows, n, indices_are_sorted=True).T
+    ct_spikes = jax.ops.segment_sum((g * w[None, :]).T, rows, n, indices_are_sorted=True).T
     return ct_spikes, jnp.sum(g * spikes[:, rows], axis=0)
 
 
