@@ -13,6 +13,9 @@ it sits, so a network's projections can drive the same models; on a `Cell` each 
 | `ExpSyn` | `ExpSyn` | `g`, `i` |
 | `Exp2Syn` | `Exp2Syn` | `A`, `B`, `i` |
 | `AlphaSyn` | `AlphaSynapse` (event-driven) | `a`, `g`, `i` |
+
+Network projections use `Delta`, `Port` (a target model's event port), `CurrExp`, `CurrAlpha`
+and `CondExp` (`_network.py`), with the same kinetics (`_kinetics.py`).
 """
 
 from ._alpha import AlphaSyn as AlphaSyn
