@@ -254,3 +254,24 @@ def test_jit_and_vmap_over_a_network_parameter():
     batched = jax.vmap(rate)(ws)
     np.testing.assert_array_equal(np.asarray(batched), np.asarray([rate(w) for w in ws]))
     assert batched[0] < batched[1] < batched[2]
+
+
+def test_every_model_family_in_one_network():
+    """HH and a Pospischil cell (conductance synapses), NEST's IAF models (their ports), LIF and
+    ASN (current synapses; ASN's multi-spike counts weight its deliveries) in one network."""
+    pops = {"hh": Population(bf.HH(), 5), "rs": Population(bf.PospischilRS(), 4),
+            "iaf": Population(bf.IAFPscExp(), 6), "lif": Population(bf.LIF(beta=0.9), 5),
+            "asn": Population(bf.ASN(), 5)}
+    projs = [Projection("iaf", "hh", PairwiseBernoulli(0.5), bf.CondExp(tau=3.0, e=0.0), 0.5, 1.0),
+             Projection("hh", "rs", PairwiseBernoulli(0.5), bf.CondExp(tau=5.0, e=0.0), 0.3, 2.0),
+             Projection("lif", "iaf", PairwiseBernoulli(0.5), bf.Port("ex"), 200.0, 1.0),
+             Projection("asn", "iaf", PairwiseBernoulli(0.5), bf.Port("in"), -50.0, 1.5),
+             Projection("hh", "lif", PairwiseBernoulli(0.5), bf.CurrAlpha(tau=2.0), 0.5, 1.0),
+             Projection("rs", "asn", PairwiseBernoulli(0.5), bf.CurrExp(tau=2.0), 2.0, 1.0)]
+    net = Network(pops, projs, dt=0.025, seed=1, spike_capacity=20_000,
+                  drives=[PoissonDrive("lif", 2000.0, 0.5), CurrentDrive("asn", 0.3), CurrentDrive("hh", 5.0)])
+    final, out = bf.simulate(net, net.init_state(2), jnp.zeros((2, net.n)), 0.025, n_steps=2000)
+    counts = net.population_counts(out.sum(axis=1))
+    assert np.all(np.asarray(counts) > 0), counts  # every population fires
+    steps, ids = net.spikes(final)
+    assert len(steps) == int(np.count_nonzero(np.asarray(out[0])))
