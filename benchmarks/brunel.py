@@ -212,11 +212,16 @@ def _net_bytes_per_synapse(net, n_syn):
 
 
 def _n_synapses(net):
-    for name in ("n_synapses", "num_synapses"):
-        v = getattr(net, name, None)
+    for obj in (net, getattr(net, "conn", None)):
+        v = getattr(obj, "n_synapses", None)
         if v is not None:
-            return int(v)
+            return int(v() if callable(v) else v)
     raise AttributeError("the network exposes no n_synapses")
+
+
+def _capacity(n, t_ms, max_rate_hz=250.0):
+    """Spike buffer entries for n neurons firing at up to max_rate_hz on average for t_ms."""
+    return int(n * t_ms / 1000.0 * max_rate_hz)
 
 
 def worker_ours(p, t_sim, seed, out, repeats):
@@ -228,7 +233,8 @@ def worker_ours(p, t_sim, seed, out, repeats):
 
     t = _clock()
     net = bf.network.brunel(J=p["J"], g=p["g"], eta=p["eta"], NE=p["NE"], NI=p["NI"], epsilon=p["epsilon"],
-                            delay=p["delay"], dt=p["dt"], seed=seed)
+                            delay=p["delay"], dt=p["dt"], seed=seed,
+                            spike_capacity=_capacity(p["NE"] + p["NI"], t_sim))
     build_s, build_cpu = _since(t)
     rss_build = _rss_bytes()
     n_steps = int(round(t_sim / p["dt"]))
@@ -268,15 +274,24 @@ def _our_spikes(net, final, dt):
 
 
 def _weight_filter(net):
-    """A filter spec (as eqx.partition takes) selecting every synaptic weight of the network."""
+    """A filter spec (as eqx.partition takes) selecting every synaptic weight of the network (the
+    CSR's `conn.weights`), and a getter of that leaf."""
     import jax
 
     import equinox as eqx
 
-    for name in ("weight", "weights", "csr_weight", "w"):
-        if isinstance(getattr(net, name, None), jax.Array):
-            return eqx.tree_at(lambda m: getattr(m, name), jax.tree.map(lambda _: False, net), replace=True), name
-    raise AttributeError("phase 2: the network's weight field is not known to this script")
+    for path in (("conn", "weights"), ("weights",), ("weight",)):
+        obj = net
+        for a in path:
+            obj = getattr(obj, a, None)
+        if isinstance(obj, jax.Array):
+            def get(m, path=path):
+                for a in path:
+                    m = getattr(m, a)
+                return m
+            spec = eqx.tree_at(get, jax.tree.map(lambda _: False, net), replace=True)
+            return spec, ".".join(path), get
+    raise AttributeError("the network's weight field is not known to this script (conn.weights expected)")
 
 
 def worker_ours_grad(p, t_grad, seed, repeats):
@@ -291,12 +306,13 @@ def worker_ours_grad(p, t_grad, seed, repeats):
     n_steps = int(round(t_grad / p["dt"]))
     state0 = net.init_state((1,))
     x = jnp.zeros((1, net.n), jnp.float32)
-    spec, wname = _weight_filter(net)
+    spec, wname, get_w = _weight_filter(net)
     params, static = eqx.partition(net, spec)
 
     def loss(params):
         model = eqx.combine(params, static)
-        _, total_v = bf.simulate(model, state0, x, p["dt"], n_steps=n_steps, record=bf.Total("v"))
+        sum_v = lambda state, out: sum(jnp.sum(pop["v"], axis=-1) for pop in state["populations"].values())  # noqa
+        _, total_v = bf.simulate(model, state0, x, p["dt"], n_steps=n_steps, record=bf.Total(sum_v))
         return jnp.sum(total_v) * (p["dt"] / n_steps)  # mean-over-time V summed over neurons (mV)
 
     fwd = eqx.filter_jit(loss)
@@ -316,7 +332,7 @@ def worker_ours_grad(p, t_grad, seed, repeats):
     f_first, f_best, val = timed(fwd)
     rss_fwd = _maxrss_bytes()
     g_first, g_best, (val2, grad) = timed(vg)
-    g = np.asarray(getattr(grad, wname))
+    g = np.asarray(get_w(grad))
     return dict(t_ms=t_grad, weight_field=wname, n_weights=int(g.size), fwd_first_s=f_first, fwd_s=f_best,
                 grad_first_s=g_first, grad_s=g_best, ratio=g_best / f_best, loss=float(val),
                 loss_in_grad=float(val2), grad_finite=bool(np.isfinite(g).all()),

@@ -33,7 +33,8 @@ def test_brunel_rates_and_cv_match_nest():
     ref = run_nest(t_sim=T_SIM, seed=12345, **PARAMS)
 
     net = bf.network.brunel(J=p["J"], g=p["g"], eta=p["eta"], NE=p["NE"], NI=p["NI"], epsilon=p["epsilon"],
-                            delay=p["delay"], dt=p["dt"], seed=0)
+                            delay=p["delay"], dt=p["dt"], seed=0,
+                            spike_capacity=(p["NE"] + p["NI"]) * 250)  # up to 250 Hz on average for 1 s
     assert net.n == p["NE"] + p["NI"]
     n_steps = int(round(T_SIM / p["dt"]))
     final, _ = bf.simulate(net, net.init_state((1,)), jnp.zeros((1, net.n), jnp.float32), p["dt"],
