@@ -10,6 +10,7 @@ from . import channels as channels
 from . import fit as fit
 from . import integrate as integrate
 from . import morphology as morphology
+from . import network as network
 from . import nn as nn
 from . import params as params
 from . import surrogate as surrogate
@@ -48,6 +49,8 @@ from .neurons import AbstractNeuron as AbstractNeuron
 from .neurons import ALIF as ALIF
 from .neurons import ASN as ASN
 from .neurons import HH as HH
+from .neurons import IAFPscDelta as IAFPscDelta
+from .neurons import IAFPscExp as IAFPscExp
 from .neurons import LIF as LIF
 from .neurons import PointNeuron as PointNeuron
 from .neurons import RecurrentLIF as RecurrentLIF
@@ -60,8 +63,16 @@ from .simulate import simulate as simulate
 from .simulate import Total as Total
 from .surrogate import Surrogate as Surrogate
 from .synapses import AlphaSyn as AlphaSyn
+from .synapses import CondExp as CondExp
+from .synapses import CurrAlpha as CurrAlpha
+from .synapses import CurrExp as CurrExp
+from .synapses import Delta as Delta
 from .synapses import Exp2Syn as Exp2Syn
 from .synapses import ExpSyn as ExpSyn
 from .synapses import IClamp as IClamp
+from .synapses import Port as Port
+from .network import Network as Network
+from .network import Population as Population
+from .network import Projection as Projection
 
 __version__ = "0.1.0"

@@ -82,23 +82,26 @@ def checkpointed_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
     """
     names, per_step, totals = _internal_names(per_step, totals)
     params, static = eqx.partition(model, eqx.is_inexact_array)
+    # other arrays of the model (e.g. a network's int32 connectivity) are arguments of the
+    # custom_vjp, not closed over: under jit they are tracers, which a custom_vjp cannot close over
+    arrays, static = eqx.partition(static, eqx.is_array)
     n_blocks, tail = divmod(n_steps, every)
 
-    def step_records(p, s, x, dt_):
-        new, out = eqx.combine(p, static).step(s, x, dt_)
+    def step_records(p, a, s, x, dt_):
+        new, out = eqx.combine(p, a, static).step(s, x, dt_)
         return new, {k: f(new, out) for k, f in per_step.items()}, {k: f(new, out) for k, f in totals.items()}
 
-    def run(p, state0_, inputs_, dt_):
-        return scan_unroll(eqx.combine(p, static), state0_, inputs_, dt_, per_step, totals, n_steps)
+    def run(p, a, state0_, inputs_, dt_):
+        return scan_unroll(eqx.combine(p, a, static), state0_, inputs_, dt_, per_step, totals, n_steps)
 
-    def forward_saving(p, state0_, inputs_, dt_):
+    def forward_saving(p, a, state0_, inputs_, dt_):
         """The forward pass (simulate's blocked unroll, in blocks of K) plus the state entering each
         block (as (n_blocks, ...)) and the tail's."""
-        final, rec, saved = scan_unroll(eqx.combine(p, static), state0_, inputs_, dt_, per_step, totals, n_steps,
+        final, rec, saved = scan_unroll(eqx.combine(p, a, static), state0_, inputs_, dt_, per_step, totals, n_steps,
                                  block=every, checkpoints=True)
         return (final, rec), saved
 
-    def block_backward(p, want, dt_, start, ckpt, xb, ct_rec, ct_tot, carry):
+    def block_backward(p, a, want, dt_, start, ckpt, xb, ct_rec, ct_tot, carry):
         """Reverse over the block of steps starting at `start` from `ckpt`, the state entering it:
         the block's states are recomputed (stored time-major, O(K) states), then walked back with
         each step's VJP (which recomputes that step's intermediates in registers: storing them
@@ -111,7 +114,7 @@ def checkpointed_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
         idx, want_x, want_dt = want
         p_leaves = jax.tree.leaves(p)
         xs = _swap(xb)
-        states = jax.lax.scan(lambda s, x: (step_records(p, s, x, dt_)[0], s), ckpt, xs)[1]
+        states = jax.lax.scan(lambda s, x: (step_records(p, a, s, x, dt_)[0], s), ckpt, xs)[1]
         length = jax.tree.leaves(xs)[0].shape[0]
 
         def rev_body(carry, inp):
@@ -119,7 +122,7 @@ def checkpointed_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
             k, ct, s, x = inp
 
             def f(diff, s_, *rest):
-                return step_records(_with_leaves(p, idx, diff), s_, rest[0] if want_x else x,
+                return step_records(_with_leaves(p, idx, diff), a, s_, rest[0] if want_x else x,
                                     rest[-1] if want_dt else dt_)
 
             primals = ([p_leaves[i] for i in idx], s, *([x] if want_x else []), *([dt_] if want_dt else []))
@@ -136,18 +139,18 @@ def checkpointed_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
         return carry, _swap(dxs)
 
     @jax.custom_vjp
-    def unroll(p, state0_, inputs_, dt_):
-        return run(p, state0_, inputs_, dt_)
+    def unroll(p, a, state0_, inputs_, dt_):
+        return run(p, a, state0_, inputs_, dt_)
 
-    def unroll_fwd(p, state0_, inputs_, dt_):
-        values = jax.tree.map(lambda leaf: leaf.value, (p, state0_, inputs_, dt_))
+    def unroll_fwd(p, a, state0_, inputs_, dt_):
+        values = jax.tree.map(lambda leaf: leaf.value, (p, a, state0_, inputs_, dt_))
         want = (tuple(i for i, leaf in enumerate(jax.tree.leaves(p)) if leaf.perturbed),
                 any(leaf.perturbed for leaf in jax.tree.leaves(inputs_)), dt_.perturbed)
         out, saved = forward_saving(*values)
-        return out, (saved, values[0], values[2], values[3], want)
+        return out, (saved, values[0], values[1], values[3], values[4], want)
 
     def unroll_bwd(res, cts):
-        saved, p, inputs_, dt_, want = res
+        saved, p, a, inputs_, dt_, want = res
         idx, want_x, _ = want
         cts = jax.tree.map(lambda c: jnp.zeros(c.aval.shape, c.aval.dtype) if isinstance(c, SymbolicZero) else c,
                            cts, is_leaf=lambda c: isinstance(c, SymbolicZero))
@@ -161,7 +164,7 @@ def checkpointed_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
         def block(carry, start, size, ckpt):
             # checked here too: under grad alone the forward's last block is dead code (only the
             # primal output needs it), and so is its check
-            return block_backward(p, want, dt_, start, ckpt, check_finite_block(_slice_time(inputs_, start, size)),
+            return block_backward(p, a, want, dt_, start, ckpt, check_finite_block(_slice_time(inputs_, start, size)),
                                   _slice_time(ct_rec, start, size), ct_tot, carry)
 
         # the input cotangents are written block by block into one (B, T, ...) result (carried
@@ -184,8 +187,8 @@ def checkpointed_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
             ((adj, gp, gdt), dx), _ = jax.lax.scan(body, (carry, dx), jnp.arange(n_blocks), reverse=True)
         else:  # no (B, T) buffer in the loop
             ((adj, gp, gdt), _), _ = jax.lax.scan(body, (carry, None), jnp.arange(n_blocks), reverse=True)
-        return _with_leaves(jax.tree.map(jnp.zeros_like, p), idx, gp), adj, dx, gdt
+        return _with_leaves(jax.tree.map(jnp.zeros_like, p), idx, gp), None, adj, dx, gdt
 
     unroll.defvjp(unroll_fwd, unroll_bwd, symbolic_zeros=True)
-    final, rec = unroll(params, state0, inputs, jnp.asarray(dt, jnp.result_type(*jax.tree.leaves(inputs))))
+    final, rec = unroll(params, arrays, state0, inputs, jnp.asarray(dt, jnp.result_type(*jax.tree.leaves(inputs))))
     return final, {names[k]: v for k, v in rec.items()}

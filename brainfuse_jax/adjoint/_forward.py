@@ -74,6 +74,10 @@ def forward_mode_unroll(model, state0, inputs, dt, per_step: dict[str, Callable]
     """As `checkpointed_unroll`, differentiated by forward sensitivities (`ForwardMode`); `native`:
     the native loop where it can run (None), always (True, else `ValueError`) or never (False)."""
     names, per_step, totals = _internal_names(per_step, totals)
+    if any(eqx.is_array(leaf) and not eqx.is_inexact_array(leaf) for leaf in jax.tree.leaves(model)):
+        raise ValueError("adjoint=ForwardMode() runs models whose arrays are all floating-point parameters; this "
+                         f"{type(model).__name__} holds integer arrays (a Network's connectivity, whose spike "
+                         "delivery is differentiated in reverse mode only): use adjoint=CheckpointAdjoint()")
     params, static = eqx.partition(model, eqx.is_inexact_array)
 
     def step_records(p, s, x, dt_):

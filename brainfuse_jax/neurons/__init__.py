@@ -7,3 +7,5 @@ from ._asn import ASN as ASN
 from ._lif import ALIF as ALIF
 from ._lif import LIF as LIF
 from ._lif import RecurrentLIF as RecurrentLIF
+from ._iaf import IAFPscDelta as IAFPscDelta
+from ._iaf import IAFPscExp as IAFPscExp

@@ -17,9 +17,15 @@ factor $\beta$ on the subtracted threshold otherwise.)
 
 Because $\beta$ is a per-step factor, only the refractory period and the adaptation time
 constant of `ALIF` depend on `dt` (ms).
+
+In a network, spikes arrive through one event port, `"delta"` (`receptors`): `step_events(state,
+x, {"delta": w}, dt)` is `step(state, x + w, dt)`, `w` the summed weights (units of the
+threshold) delivered in the step; a refractory neuron ignores them as it ignores `x`.
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -30,7 +36,7 @@ from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray, Real
 from .._validate import (as_float_array, check_dt, check_finite, check_in_range, check_nonnegative,
                          check_positive)
 from ..surrogate import Surrogate
-from ._base import AbstractNeuron, State, check_step_input, normalize_batch_shape, resolve_dtype
+from ._base import AbstractNeuron, State, check_events, check_step_input, normalize_batch_shape, resolve_dtype
 
 #: Upper bound of the membrane decay `beta` (its parameterisation maps onto [0, BETA_MAX]).
 BETA_MAX = 0.999
@@ -94,6 +100,10 @@ def _check_broadcast(params: dict[str, Array], shape: tuple[int, ...]):
 
 class _AbstractLIF(AbstractNeuron):
     """Fields and update shared by `LIF`, `ALIF` and `RecurrentLIF` (not public)."""
+
+    #: One event port, `"delta"`: its summed weights (units of the threshold) add to the step's
+    #: input `x`, so a refractory neuron ignores them as it ignores `x`.
+    receptors: ClassVar[tuple[str, ...]] = ("delta",)
 
     beta_raw: Float[Array, "..."]
     threshold: Float[Array, "..."]
@@ -173,6 +183,16 @@ class _AbstractLIF(AbstractNeuron):
         n_ref = _like(self.refractory_steps(dt), v)
         r_new = jnp.where(spike > 0, n_ref, jnp.maximum(r - 1.0, 0.0))
         return v_new, spike, r_new
+
+    def step_events(self, state: State, x: Real[ArrayLike, "*b"], events, dt: Real[ArrayLike, ""]) -> tuple[State, Float[Array, "*b"]]:
+        """`step(state, x + events["delta"], dt)`: the summed weights of the spikes delivered
+        in this step (units of the threshold) add to the input; no events: `step(state, x, dt)`."""
+        events = check_events(self, state, events)
+        if "delta" in events:
+            x = jnp.asarray(x, state["v"].dtype)
+            check_step_input(self, state, x)
+            x = x + events["delta"]
+        return self.step(state, x, dt)
 
     def _prepare(self, state: State, x, dt):
         dtype = state["v"].dtype

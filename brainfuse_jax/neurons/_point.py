@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -78,6 +78,10 @@ class PointNeuron(AbstractNeuron):
     (and [Ca]i) after every step, so the current of a step uses `inf(V_n)` (`rk4` and
     `derivatives` use `inf(V)` at every evaluation).
     """
+
+    #: `state["v"]` is the membrane potential in mV. No event ports (`receptors = ()`): networks
+    #: drive a point neuron through network-side synapses that add a current to `x`.
+    voltage_unit: ClassVar[str | None] = "mV"
 
     channels: dict[str, Channel]
     c_m: Float[Array, "*n"] = param(1.0, "c_m", "uF/cm2", low="positive")

@@ -21,3 +21,9 @@ from ._base import Synapse as Synapse
 from ._exponential import Exp2Syn as Exp2Syn
 from ._exponential import ExpSyn as ExpSyn
 from ._iclamp import IClamp as IClamp
+from ._network import CondExp as CondExp
+from ._network import CurrAlpha as CurrAlpha
+from ._network import CurrExp as CurrExp
+from ._network import Delta as Delta
+from ._network import NetworkSynapse as NetworkSynapse
+from ._network import Port as Port

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import equinox as eqx
 import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array, Float
 
 from .._validate import param
+from ._kinetics import alpha_decay
 from ._base import Loc, Synapse, _check_loc, _event_times, _weights
 
 
@@ -40,7 +40,5 @@ class AlphaSyn(Synapse):
         return state["g"]
 
     def decay(self, state, dt):
-        tau = self.tau.astype(state["a"].dtype)
-        h = jnp.exp(-dt / tau)
-        g = h * (state["g"] + np.e * state["a"] * dt / tau)
-        return {**state, "a": h * state["a"], "g": g}
+        a, g = alpha_decay(state["a"], state["g"], dt, self.tau.astype(state["a"].dtype))
+        return {**state, "a": a, "g": g}

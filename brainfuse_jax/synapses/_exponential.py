@@ -7,6 +7,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from .._validate import param
+from ._kinetics import exp_decay
 from ._base import Loc, Synapse, _check_loc, _event_times, _weights
 
 
@@ -34,7 +35,7 @@ class ExpSyn(Synapse):
         return state["g"]
 
     def decay(self, state, dt):
-        return {**state, "g": state["g"] * jnp.exp(-dt / self.tau.astype(state["g"].dtype))}
+        return {**state, "g": exp_decay(state["g"], dt, self.tau.astype(state["g"].dtype))}
 
 
 class Exp2Syn(Synapse):
@@ -78,4 +79,4 @@ class Exp2Syn(Synapse):
 
     def decay(self, state, dt):
         tau1, tau2 = self._taus(state["A"].dtype)
-        return {**state, "A": state["A"] * jnp.exp(-dt / tau1), "B": state["B"] * jnp.exp(-dt / tau2)}
+        return {**state, "A": exp_decay(state["A"], dt, tau1), "B": exp_decay(state["B"], dt, tau2)}
