@@ -313,7 +313,7 @@ def worker_ours_grad(p, t_grad, seed, repeats):
         model = eqx.combine(params, static)
         sum_v = lambda state, out: sum(jnp.sum(pop["v"], axis=-1) for pop in state["populations"].values())  # noqa
         _, total_v = bf.simulate(model, state0, x, p["dt"], n_steps=n_steps, record=bf.Total(sum_v))
-        return jnp.sum(total_v) * (p["dt"] / n_steps)  # mean-over-time V summed over neurons (mV)
+        return jnp.sum(total_v) / n_steps  # V summed over neurons, mean over the steps (mV)
 
     fwd = eqx.filter_jit(loss)
     vg = eqx.filter_jit(jax.value_and_grad(loss))
@@ -336,7 +336,8 @@ def worker_ours_grad(p, t_grad, seed, repeats):
     return dict(t_ms=t_grad, weight_field=wname, n_weights=int(g.size), fwd_first_s=f_first, fwd_s=f_best,
                 grad_first_s=g_first, grad_s=g_best, ratio=g_best / f_best, loss=float(val),
                 loss_in_grad=float(val2), grad_finite=bool(np.isfinite(g).all()),
-                grad_nonzero=int(np.count_nonzero(g)), grad_abs_max=float(np.abs(g).max()),
+                grad_nonzero=int(np.count_nonzero(g)), grad_nan=int(np.isnan(g).sum()), grad_inf=int(np.isinf(g).sum()),
+                grad_abs_max=float(np.nanmax(np.abs(g))) if not np.isnan(g).all() else float("nan"),
                 rss_after_build=rss_build, peak_rss_fwd=rss_fwd, peak_rss=_maxrss_bytes(),
                 fwd_mem_growth_bytes=rss_fwd - rss_build, grad_mem_growth_bytes=_maxrss_bytes() - rss_build,
                 memory_measure="ru_maxrss of the worker minus its RSS after building the network")
@@ -353,7 +354,7 @@ def run_worker(args):
         elif args.worker == "ours":
             info = worker_ours(p, args.t_sim, OUR_SEED, args.out, args.repeats)
         elif args.worker == "ours_grad":
-            info = worker_ours_grad(p, T_GRAD, OUR_SEED, args.repeats)
+            info = worker_ours_grad(p, args.t_grad, OUR_SEED, args.repeats)
         else:
             raise ValueError(args.worker)
         if args.worker != "ours_grad":
@@ -374,7 +375,7 @@ def run_worker(args):
 def launch(name, k, args, tmp):
     out = os.path.join(tmp, f"{name}_{k}.npz")
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", name, "--set", str(k), "--out", out,
-           "--t-sim", str(args.t_sim), "--repeats", str(args.repeats)]
+           "--t-sim", str(args.t_sim), "--t-grad", str(args.t_grad), "--repeats", str(args.repeats)]
     res = _harness.run_child(cmd, args.timeout, f"{name}/{k}")
     res.setdefault("name", name)
     if res.get("ok") and name != "ours_grad" and os.path.exists(out):
@@ -543,6 +544,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=3, help="timed runs of ours after the first call (best)")
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per worker")
     ap.add_argument("--t-sim", type=float, default=T_SIM, help="biological time in ms (1000)")
+    ap.add_argument("--t-grad", type=float, default=T_GRAD, help="biological time of the gradient in ms (200)")
     ap.add_argument("--write", action="store_true", help="write docs even with --only/--sets")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--set", type=int, default=0, help=argparse.SUPPRESS)
