@@ -74,7 +74,7 @@ OUR_SEED = 0
 IMPLS = {
     "nest": "NEST 3 (iaf_psc_delta, 1 thread)",
     "brian2": "Brian2 cpp_standalone (1 thread)",
-    "ours": "brainfuse_jax (bf.network.brunel + bf.simulate, XLA CPU)",
+    "ours": "brainfuse_jax (bf.network.brunel + bf.simulate, default backend: native spike delivery on CPU)",
     "ours_grad": "brainfuse_jax value_and_grad w.r.t. all weights (200 ms)",
     "ours_grad_short": "the same over 20 ms (where the gradient is still finite)",
 }
@@ -105,7 +105,7 @@ def worker_nest(p, t_sim, seed, out):
     res = nb.run_nest_here(p, t_sim=t_sim, seed=seed)
     np.savez(out, senders=res.pop("senders"), times_ms=res.pop("times_ms"))
     res.update(n_synapses=res["num_connections"] - (p["NE"] + p["NI"]) * 2,  # minus Poisson + recorder links
-               run_cpu_s=res["run_cpu_s"], compile_s=None, setup_s=res["prepare_s"])
+               compile_s=None, setup_s=res["prepare_s"])
     res["mem_growth_bytes"] = res["peak_rss"] - res["rss_after_import"]
     return res
 
@@ -198,29 +198,6 @@ def _ours_setup():
     return jax, bf
 
 
-def _net_bytes_per_synapse(net, n_syn):
-    """The network's own figure if it has one, else the bytes of its connectivity arrays / synapses."""
-    for name in ("bytes_per_synapse", "synapse_bytes"):
-        v = getattr(net, name, None)
-        if v is not None:
-            v = v() if callable(v) else v
-            return float(v), f"net.{name}"
-    import jax
-
-    import equinox as eqx
-
-    leaves = [x for x in jax.tree.leaves(eqx.filter(net, eqx.is_array)) if x.size >= n_syn // 2]
-    return sum(x.nbytes for x in leaves) / n_syn, "connectivity arrays (leaves >= S/2 elements) / S"
-
-
-def _n_synapses(net):
-    for obj in (net, getattr(net, "conn", None)):
-        v = getattr(obj, "n_synapses", None)
-        if v is not None:
-            return int(v() if callable(v) else v)
-    raise AttributeError("the network exposes no n_synapses")
-
-
 def _capacity(n, t_ms, max_rate_hz=250.0):
     """Spike buffer entries for n neurons firing at up to max_rate_hz on average for t_ms."""
     return int(n * t_ms / 1000.0 * max_rate_hz)
@@ -259,13 +236,13 @@ def worker_ours(p, t_sim, seed, out, repeats):
         cpus.append(c)
     senders, times_ms = _our_spikes(net, final, p["dt"])
     np.savez(out, senders=senders, times_ms=times_ms)
-    n_syn = _n_synapses(net)
-    bps, bps_how = _net_bytes_per_synapse(net, n_syn)
+    n_syn = net.conn.n_synapses
     run_s = min(walls)
     return dict(version=bf.__version__ if hasattr(bf, "__version__") else "dev", import_s=import_s,
                 build_s=build_s, build_cpu_s=build_cpu, first_call_s=first_s, compile_s=max(first_s - run_s, 0.0),
                 run_s=run_s, run_median_s=float(np.median(walls)), run_cpu_s=min(cpus), runs_s=walls,
-                setup_s=None, n_synapses=n_syn, bytes_per_synapse=bps, bytes_per_synapse_how=bps_how,
+                setup_s=None, n_synapses=n_syn, bytes_per_synapse=net.bytes_per_synapse(),
+                native_delivery=bool(getattr(net, "native", False)),
                 rss_after_import=rss0, rss_after_build=rss_build, peak_rss=_maxrss_bytes(),
                 mem_growth_bytes=_maxrss_bytes() - rss0, connectivity_rss_bytes=rss_build - rss0)
 
@@ -276,24 +253,13 @@ def _our_spikes(net, final, dt):
 
 
 def _weight_filter(net):
-    """A filter spec (as eqx.partition takes) selecting every synaptic weight of the network (the
-    CSR's `conn.weights`), and a getter of that leaf."""
+    """A filter spec (as eqx.partition takes) selecting every synaptic weight of the network: the
+    CSR's one weight array `net.conn.weights`."""
     import jax
 
     import equinox as eqx
 
-    for path in (("conn", "weights"), ("weights",), ("weight",)):
-        obj = net
-        for a in path:
-            obj = getattr(obj, a, None)
-        if isinstance(obj, jax.Array):
-            def get(m, path=path):
-                for a in path:
-                    m = getattr(m, a)
-                return m
-            spec = eqx.tree_at(get, jax.tree.map(lambda _: False, net), replace=True)
-            return spec, ".".join(path), get
-    raise AttributeError("the network's weight field is not known to this script (conn.weights expected)")
+    return eqx.tree_at(lambda m: m.conn.weights, jax.tree.map(lambda _: False, net), replace=True)
 
 
 def worker_ours_grad(p, t_grad, seed, repeats):
@@ -303,13 +269,12 @@ def worker_ours_grad(p, t_grad, seed, repeats):
     import equinox as eqx
 
     net = bf.network.brunel(J=p["J"], g=p["g"], eta=p["eta"], NE=p["NE"], NI=p["NI"], epsilon=p["epsilon"],
-                            delay=p["delay"], dt=p["dt"], seed=seed)
+                            delay=p["delay"], dt=p["dt"], seed=seed, spike_capacity=None)  # no recording
     rss_build = _rss_bytes()
     n_steps = int(round(t_grad / p["dt"]))
     state0 = net.init_state((1,))
     x = jnp.zeros((1, net.n), jnp.float32)
-    spec, wname, get_w = _weight_filter(net)
-    params, static = eqx.partition(net, spec)
+    params, static = eqx.partition(net, _weight_filter(net))
 
     def loss(params):
         model = eqx.combine(params, static)
@@ -334,8 +299,8 @@ def worker_ours_grad(p, t_grad, seed, repeats):
     f_first, f_best, val = timed(fwd)
     rss_fwd = _maxrss_bytes()
     g_first, g_best, (val2, grad) = timed(vg)
-    g = np.asarray(get_w(grad))
-    return dict(t_ms=t_grad, weight_field=wname, n_weights=int(g.size), fwd_first_s=f_first, fwd_s=f_best,
+    g = np.asarray(grad.conn.weights)
+    return dict(t_ms=t_grad, weight_field="conn.weights", n_weights=int(g.size), fwd_first_s=f_first, fwd_s=f_best,
                 grad_first_s=g_first, grad_s=g_best, ratio=g_best / f_best, loss=float(val),
                 loss_in_grad=float(val2), grad_finite=bool(np.isfinite(g).all()),
                 grad_nonzero=int(np.count_nonzero(g)), grad_nan=int(np.isnan(g).sum()), grad_inf=int(np.isinf(g).sum()),
@@ -483,7 +448,8 @@ def make_plot(R, k, path, t_sim=T_SIM):
             ax.set_ylabel("neuron (50 E, 50 I)")
         h = np.histogram(tms, bins=np.arange(t0, t1 + 1.0, 1.0))[0] / n / 1e-3
         axes[1, j].plot(np.arange(t0, t1, 1.0) + 0.5, h, lw=0.8, c="k")
-        axes[1, j].sharey(axes[1, 0]) if j else None
+        if j:
+            axes[1, j].sharey(axes[1, 0])
         axes[1, j].set_xlabel("time (ms)")
         if j == 0:
             axes[1, j].set_ylabel("population rate (Hz, 1 ms bins)")
