@@ -401,7 +401,7 @@ def grad_table(R, sets):
         lines.append(f"| {label} | {r['t_ms']:.0f} | {r['n_weights']:,} | {r['fwd_s']:.3f} | {r['grad_s']:.3f} | "
                      f"{r['ratio']:.1f} | {r['fwd_first_s'] - r['fwd_s']:.1f} / {r['grad_first_s'] - r['grad_s']:.1f} | "
                      f"{_mb(r['fwd_mem_growth_bytes'])} / {_mb(r['grad_mem_growth_bytes'])} | {fin} | "
-                     f"{r['grad_abs_max']:.3g} |")
+                     + (f"{r['grad_abs_max']:.3g} |" if r["grad_finite"] else "– |"))
     return lines
 
 
@@ -463,7 +463,7 @@ def make_plot(R, k, path, t_sim=T_SIM):
     return True
 
 
-def render(R, sets, machine, cmd, total_s, load_before, load_after, args):
+def render(R, sets, machine, cmd, total_s, load_before, load_after, args, chk):
     v = machine["versions"]
     lines = ["## Brunel network (issue 13): build, compile, run, gradient; NEST and Brian2", "",
              f"Command: `{cmd}` (total {total_s:.0f} s). Workload: Brunel (2000) model A, NE 4,000 + NI 1,000 "
@@ -492,10 +492,10 @@ def render(R, sets, machine, cmd, total_s, load_before, load_after, args):
                   f"steps) over {T_GRAD:.0f} ms (and 20 ms) w.r.t. every synaptic weight of the network (the "
                   "one CSR weight array `net.conn.weights`, 2.5 M leaves), default adjoint (CheckpointAdjoint), "
                   "against the forward pass of the same loss (both jitted, best of "
-                  f"{args.repeats}; compile = first call minus best). Memory: the worker's peak RSS (ru_maxrss) minus "
-                  "its RSS after building the network; jax's `memory_stats()` is not available on CPU.", ""] + gt + [""]
+                  f"{args.repeats}; compile = first call minus best). Memory: the worker's peak RSS (ru_maxrss; the "
+                  "compilation's included) minus its RSS after building the network; jax's `memory_stats()` is not "
+                  "available on CPU.", ""] + gt + [""]
         lines += grad_notes(R, sets)
-    chk = reference_check(R, sets) if args.t_sim == 1000.0 else []
     if chk:
         lines += ["Reference: " + "; ".join(chk) + ".", ""]
     if os.path.exists(IMG):
@@ -539,12 +539,17 @@ def main():
     ap.add_argument("--t-sim", type=float, default=T_SIM, help="biological time in ms (1000)")
     ap.add_argument("--t-grad", type=float, default=T_GRAD, help="biological time of the gradient in ms (200)")
     ap.add_argument("--write", action="store_true", help="write docs even with --only/--sets")
+    ap.add_argument("--render-json", action="store_true",
+                    help="rewrite the docs section from benchmarks/results/brunel.json (no measurement)")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--set", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--out", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         run_worker(args)
+        return
+    if args.render_json:
+        render_json(RESULTS_JSON)
         return
 
     from tqdm import tqdm
@@ -584,16 +589,28 @@ def main():
                 make_plot(R, 1 if 1 in sets else sets[0], IMG, args.t_sim)
             except Exception as err:  # noqa: BLE001
                 print(f"plot failed: {err}", file=sys.stderr)
-        section = render(R, sets, machine, cmd, total_s, load_before, load_after, args)
+        chk = reference_check(R, sets) if args.t_sim == 1000.0 else []
+        section = render(R, sets, machine, cmd, total_s, load_before, load_after, args, chk)
     print(section)
     if write:
         _harness.write_doc("brunel", section)
         os.makedirs(os.path.dirname(RESULTS_JSON), exist_ok=True)
         keep = {k: {a: b for a, b in r.items() if a != "spikes"} for k, r in R.items()}
         with open(RESULTS_JSON, "w") as f:
-            json.dump(dict(machine=machine, command=cmd, total_s=total_s, load_before=load_before,
+            json.dump(dict(machine=machine, command=cmd, total_s=total_s, load_before=load_before, sets=sets,
+                           args=dict(repeats=args.repeats, t_sim=args.t_sim), reference=chk,
                            load_after=load_after, results=keep), f, indent=1, default=float)
         print(f"wrote {_harness.DOC}, {IMG}, {RESULTS_JSON}")
+
+
+def render_json(path):
+    """Rewrite the docs section from a results JSON (the figure and the timings stay as measured)."""
+    with open(path) as f:
+        d = json.load(f)
+    section = render(d["results"], d["sets"], d["machine"], d["command"], d["total_s"], d["load_before"],
+                     d["load_after"], argparse.Namespace(**d["args"]), d["reference"])
+    _harness.write_doc("brunel", section)
+    print(section)
 
 
 if __name__ == "__main__":
