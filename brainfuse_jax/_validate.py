@@ -1,15 +1,94 @@
 """Input validation shared by every public function.
 
 Checks run eagerly (a Python `ValueError`/`TypeError` naming the argument) whenever the value is
-concrete, and as `eqx.error_if` runtime checks when it is a tracer inside `jit`.
+concrete, and as runtime checks (`error_if`) when it is a tracer inside `jit`. Every runtime
+check of the library goes through `error_if`, whose behaviour is the *check mode* (`checks`):
+`"raise"` (default, `eqx.error_if`: an error when the compiled code runs) or `"nan"` (the
+checked values become NaN where the check fails: no host callback, so `jax.export` can
+serialise the code).
 """
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+CHECK_MODES = ("raise", "nan")
+# The check mode is part of jit's cache key (a user context): code traced in one mode is never
+# reused in the other. (JAX < 0.7 has no user contexts: the caches are cleared on a mode change.)
+_make_context = getattr(jax, "make_user_context", None)
+_MODE = _make_context("raise") if _make_context is not None else None
+_FALLBACK_MODE = ["raise"]
+
+
+def check_mode() -> str:
+    """The current check mode, `"raise"` (default) or `"nan"` (see `checks`)."""
+    return _MODE.value if _MODE is not None else _FALLBACK_MODE[-1]
+
+
+@contextlib.contextmanager
+def checks(mode: str) -> Iterator[None]:
+    """Context manager: the library's runtime checks (NaN/inf inputs, parameters out of their
+    domain, ...) in `mode` inside the `with` block (this thread).
+
+    - `"raise"` (default): `eqx.error_if`, an error raised when the compiled code runs.
+    - `"nan"`: no error and no host callback; the checked values become NaN where the check
+      fails, so the run's state turns NaN instead of producing a plausible result. The mode
+      `jax.export` needs (`brainfuse_jax.lower.to_stablehlo` uses it).
+
+    Functions traced (jit) in one mode are retraced in the other. Checks of integer-only values
+    (class labels, a network's step counter) have no NaN: traced in `"nan"` mode they raise a
+    `ValueError` at trace time.
+    """
+    if mode not in CHECK_MODES:
+        raise ValueError(f"mode must be one of {CHECK_MODES}, got {mode!r}")
+    if _MODE is not None:
+        with _MODE(mode):
+            yield
+        return
+    changed = mode != _FALLBACK_MODE[-1]
+    _FALLBACK_MODE.append(mode)
+    if changed:
+        jax.clear_caches()
+    try:
+        yield
+    finally:
+        _FALLBACK_MODE.pop()
+        if changed:
+            jax.clear_caches()
+
+
+def error_if(x, pred, msg: str):
+    """`x` (a pytree of arrays) guarded by the runtime check "`pred` is never true", in the
+    current check mode (`checks`): `eqx.error_if(x, pred, msg)` in `"raise"` mode; in `"nan"`
+    mode every floating-point leaf of `x` is NaN where `pred` (broadcast to the leaf's shape;
+    where it does not broadcast, anywhere) is true, integer and boolean leaves pass unchanged.
+    The one entry point for the library's runtime checks."""
+    mode = check_mode()
+    if mode == "raise":
+        return eqx.error_if(x, pred, msg)
+    leaves = jax.tree.leaves(x)
+    if not any(jnp.issubdtype(jnp.result_type(a), jnp.inexact) for a in leaves):
+        raise ValueError(f"check mode {mode!r} cannot mark a failed check on integer values with NaN "
+                         f"(the check: {msg}); pass concrete values, or trace in mode 'raise'")
+    pred = jnp.asarray(pred)
+
+    def poison(a):
+        a = jnp.asarray(a)
+        if not jnp.issubdtype(a.dtype, jnp.inexact):
+            return a
+        try:
+            fits = np.broadcast_shapes(pred.shape, a.shape) == a.shape
+        except ValueError:
+            fits = False
+        bad = jnp.broadcast_to(pred, a.shape) if fits else jnp.broadcast_to(jnp.any(pred), a.shape)
+        return jnp.where(bad, jnp.asarray(jnp.nan, a.dtype), a)
+    return jax.tree.map(poison, x)
 
 
 def is_concrete(x) -> bool:
@@ -50,7 +129,7 @@ def check_finite(x, name: str):
 
 
 def check_finite_block(tree, name: str = "inputs"):
-    """`tree` (arrays), with a runtime error (`eqx.error_if`) if any holds NaN or inf. For the
+    """`tree` (arrays), with a runtime error (`error_if`) if any holds NaN or inf. For the
     block of inputs a time loop is about to read: checked there, in cache, a whole-array check
     would be one more pass over the inputs and would make XLA materialise inputs built by
     broadcasting inside `jit` (together ~25% of an HH run)."""
@@ -58,7 +137,7 @@ def check_finite_block(tree, name: str = "inputs"):
         if not jnp.issubdtype(a.dtype, jnp.inexact):
             return a
         # x * 0 is 0 for finite x and NaN for NaN / inf: one fused sum tests the whole block
-        return eqx.error_if(a, jnp.sum(a * 0) != 0, f"{name} must be finite (no NaN or inf)")
+        return error_if(a, jnp.sum(a * 0) != 0, f"{name} must be finite (no NaN or inf)")
     return jax.tree.map(check, tree)
 
 
@@ -84,7 +163,7 @@ def _check(x, ok, name, expected):
             raise ValueError(f"{name} must be {expected}; got {example!r}"
                              + (f" ({int((~good).sum())} of {arr.size} elements)" if arr.size > 1 else ""))
         return x
-    return eqx.error_if(x, ~ok(x), f"{name} must be {expected}")
+    return error_if(x, ~ok(x), f"{name} must be {expected}")
 
 
 def check_dt(dt):

@@ -32,7 +32,7 @@ from jaxtyping import Array, Float
 
 from brainfuse_kernels._spikes import delivery_kernels
 
-from .._validate import is_concrete
+from .._validate import error_if, is_concrete
 from ..neurons import AbstractNeuron
 from ..neurons._base import State, normalize_batch_shape, resolve_dtype
 from ..synapses import NetworkSynapse
@@ -288,7 +288,7 @@ class Network(AbstractNeuron):
             if not math.isclose(float(dt), self.dt, rel_tol=1e-6):
                 raise ValueError(f"{message}, got {float(dt)}")
         else:  # traced: checked when it runs
-            t = eqx.error_if(t, jnp.abs(dt - self.dt) > 1e-6 * self.dt, message)
+            t = error_if(t, jnp.abs(dt - self.dt) > 1e-6 * self.dt, message)
         dt = self.dt
         b, n = t.shape[0], self.n
         dtype = ring.dtype

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
-from .._validate import is_concrete
+from .._validate import error_if, is_concrete
 
 
 def check_sequence(x, name: str = "x", features: int | tuple[int, ...] | None = None):
@@ -38,7 +37,7 @@ def check_sequence(x, name: str = "x", features: int | tuple[int, ...] | None = 
 
 def check_labels(labels, name: str, n_classes: int, batch: int | None = None):
     """Integer class labels `(B,)` in [0, n_classes); eager `ValueError`/`TypeError` when concrete,
-    an `eqx.error_if` runtime check under `jit`."""
+    a runtime check (`error_if`) under `jit`."""
     if isinstance(labels, (str, bytes)) or labels is None:
         raise TypeError(f"{name} must be an integer array of shape (B,), got {type(labels).__name__}")
     arr = jnp.asarray(labels) if not isinstance(labels, np.ndarray) else labels
@@ -55,7 +54,7 @@ def check_labels(labels, name: str, n_classes: int, batch: int | None = None):
             raise ValueError(f"{name} must be in [0, {n_classes}) (number of classes = {n_classes}); "
                              f"got {a[bad][0]} ({int(bad.sum())} of {a.size} out of range)")
         return jnp.asarray(a)
-    return eqx.error_if(arr, (arr < 0) | (arr >= n_classes), f"{name} must be in [0, {n_classes})")
+    return error_if(arr, (arr < 0) | (arr >= n_classes), f"{name} must be in [0, {n_classes})")
 
 
 def check_positive_int(value, name: str, what: str = "") -> int:
