@@ -31,7 +31,7 @@ def to_stablehlo(
     model: AbstractNeuron,
     state0: State,
     inputs=None,
-    dt: float = 0.1,
+    dt: float | None = None,
     *,
     what: Literal["step", "unroll"] = "step",
     n_steps: int | None = None,
@@ -59,7 +59,8 @@ def to_stablehlo(
       (`simulate(n_steps=)`; None: zeros). Only shapes and dtypes are used: the inputs are an
       argument of the exported function. Units: the model's (uA/cm2 for conductance-based
       neurons).
-    - `dt`: time step in ms (> 0), a number: fixed in the exported module.
+    - `dt`: time step in ms (> 0), a number: fixed in the exported module. None: the model's
+      own `dt` (a network's), `ValueError` for a model without one.
     - `what`: `"step"` or `"unroll"`.
     - `n_steps`: unroll only: hold `inputs` constant for this many steps.
     - `record`: unroll only: what to record, as `simulate`'s `record` (default `"output"`).
@@ -79,10 +80,15 @@ def to_stablehlo(
     if not is_concrete((model, state0, inputs)):
         raise ValueError("to_stablehlo needs concrete model, state0 and inputs (it cannot run under jit, "
                          "vmap or grad): the exported function takes them as arguments")
+    if dt is None:
+        if not isinstance(getattr(model, "dt", None), (int, float)):
+            raise ValueError(f"dt (ms) is required: {type(model).__name__} has no dt of its own")
+        dt = model.dt
     if isinstance(dt, bool) or not isinstance(dt, (int, float, np.integer, np.floating)) \
             and not (isinstance(dt, (np.ndarray, jax.Array)) and np.ndim(dt) == 0):
         raise ValueError(f"dt must be a number (ms, fixed in the exported module), got {type(dt).__name__}")
-    dt = float(check_dt(float(dt)))
+    dt = float(dt)
+    check_dt(dt)  # a positive finite number (ValueError naming dt otherwise)
     model = XLA().prepare(model)
     plist = model_leaves(model)
     p_values = [np.asarray(get(model, p)) for p in plist]
@@ -121,7 +127,8 @@ def to_stablehlo(
 
         def run(m, s, x):
             return simulate(m, s, x, dt, n_steps=n_steps, record=record, backend=XLA(), adjoint=DirectAdjoint())
-        out_root = record if isinstance(record, str) else "record"
+        # a single entry is named by its path ("output", "v"); a list or dict of entries by their names
+        out_root = record if isinstance(record, str) else None if isinstance(record, (list, tuple, dict)) else "record"
 
     out_names: list[str] = []
     flat = _flat_function(model, plist, s_def, len(s_leaves), x_def, run, out_root, batch, out_names)
@@ -163,7 +170,7 @@ def _time_steps(leaves) -> int:
     return int(np.shape(leaves[0])[1])
 
 
-def _flat_function(model, plist, s_def, n_state: int, x_def, run: Callable, out_root: str, batch: int,
+def _flat_function(model, plist, s_def, n_state: int, x_def, run: Callable, out_root: str | None, batch: int,
                    out_names: list[str]) -> Callable:
     """The flat function: arrays in, arrays out; fills `out_names` when traced."""
     n_params = len(plist)
