@@ -20,7 +20,7 @@ import numpy as np
 
 CHECK_MODES = ("raise", "nan")
 # The check mode is part of jit's cache key (a user context): code traced in one mode is never
-# reused in the other. (JAX < 0.7 has no user contexts: the caches are cleared on a mode change.)
+# reused in the other. (A JAX without `jax.make_user_context`: the caches are cleared on a change.)
 _make_context = getattr(jax, "make_user_context", None)
 _MODE = _make_context("raise") if _make_context is not None else None
 _FALLBACK_MODE = ["raise"]

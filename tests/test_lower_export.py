@@ -85,6 +85,32 @@ def test_step_and_unroll_exported_round_trip_identical(name):
         assert sorted(s.name for s in unroll.state) == sorted(bf.params.state_names(state0))
 
 
+def _cell():
+    from brainfuse_jax.morphology import CompartmentTree
+    tree = CompartmentTree(parent=[-1, 0, 1], area_um2=[2000.0, 500.0, 500.0], ri_MOhm=[0.0, 10.0, 10.0],
+                           section=[0, 1, 1], x=[0.5, 0.25, 0.75], swc_type=[1, 3, 3], dist_um=[0.0, 10.0, 20.0],
+                           section_names=("soma", "dend"))
+    return bf.Cell(tree, {"na": bf.HHNa(), "k": bf.HHK(), "leak": bf.Leak()}, temperature=6.3)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_more_models_and_float64(dtype):
+    """A Cell (integer tree leaves among its arguments), ASN, IAFPscExp; LIF and HH in float64."""
+    with jax.enable_x64(dtype == "float64"):
+        if dtype == "float32":
+            models = [(_cell(), 0.05), (bf.ASN(), 2.0), (bf.IAFPscExp(), 1500.0)]
+        else:
+            models = [(bf.LIF(), 1.5), (bf.HH(), 20.0)]
+        for model, scale in models:
+            state0 = model.init_state(B, dtype) if isinstance(model, bf.Cell) else model.init_state((B, 3), dtype)
+            inputs = jax.random.uniform(jax.random.key(1), (B, 60, *model.input_shape(state0)[1:]), dtype) * scale
+            low = to_stablehlo(model, state0, inputs, DT, what="unroll")
+            _no_host_callback(low.text)
+            assert low.inputs[0].dtype == np.dtype(dtype)
+            final, out = bf.simulate(model, state0, inputs, DT, backend=bf.XLA(), adjoint=bf.DirectAdjoint())
+            _assert_same(_round_trip(low).call(*low.arguments(inputs)), final, [out])
+
+
 def test_names():
     lif = to_stablehlo(bf.LIF(), bf.LIF().init_state((B, 3)), None, DT)
     assert [s.name for s in lif.params] == ["beta_raw", "threshold", "refractory"]
