@@ -9,6 +9,7 @@ from . import backends as backends
 from . import channels as channels
 from . import fit as fit
 from . import integrate as integrate
+from . import lower as lower
 from . import morphology as morphology
 from . import network as network
 from . import nn as nn
