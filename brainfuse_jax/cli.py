@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .lower._cli import add_export
+
 # ---- quickstart workload -------------------------------------------------------------------
 I_MIN, I_MAX = 0.0, 20.0  # uA/cm2, range of the constant currents
 SAMPLE_CURRENTS = (0.0, 3.0, 6.5, 10.0, 15.0, 20.0)  # uA/cm2, neurons whose voltage is plotted
@@ -481,7 +483,8 @@ def _plot_fit(sub, fit: dict) -> None:
 # ---- entry point ---------------------------------------------------------------------------
 _COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "quickstart": _add_quickstart,
-    # later: "bench", "fit", "export"
+    "export": add_export,
+    # later: "bench", "fit"
 }
 
 
