@@ -19,3 +19,7 @@ from ._lowered import Lowered as Lowered
 from ._names import Spec as Spec
 
 __all__ = ["to_stablehlo", "Lowered", "Spec", "checks", "check_mode"]
+from ._fixed import emit_fixed_c as emit_fixed_c
+from ._fixed import fixed_point_reference as fixed_point_reference
+from ._fixed import QFormat as QFormat
+from ._fixed import quantisation_report as quantisation_report
