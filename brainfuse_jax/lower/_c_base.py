@@ -32,7 +32,7 @@ SUPPORTED = sorted({f"stablehlo.{k}" for k in _ELEMENTWISE if k not in ("erf", "
                                             "asinh", "acosh", "atanh", "next_after")}
                    | {f"stablehlo.{k}" for k in (
                        "constant", "compare", "convert", "broadcast_in_dim", "reshape", "transpose", "slice",
-                       "concatenate", "iota", "dynamic_slice", "dynamic_update_slice", "dot_general", "reduce",
+                       "concatenate", "iota", "reverse", "dynamic_slice", "dynamic_update_slice", "dot_general", "reduce",
                        "reduce_window", "gather", "scatter", "while", "case", "if", "optimization_barrier",
                        "composite", "return")} | {"func.call", "func.return"})
 

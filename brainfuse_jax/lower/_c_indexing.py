@@ -66,47 +66,53 @@ class IndexingOps:
         table = _ELEMENTWISE[name]
         return lambda acc, v: _c_ops.scalar(table, [acc, v], ctype)
 
-    def _combine_general(self, region, ctype: str, acc: str, x: str) -> list[str]:
-        """Lines applying a general scalar region to `acc` and `x`, leaving the result in `acc`."""
-        a, b = Val(self.fresh("ra"), (), ctype), Val(self.fresh("rb"), (), ctype)
-        self.decls += [f"static {ctype} {a.name}[1];", f"static {ctype} {b.name}[1];"]
+    def _combine_general(self, region, ctypes: list[str], accs: list[str], xs: list[str]) -> list[str]:
+        """Lines applying a general scalar region to the accumulators `accs` and the items `xs`
+        (its arguments: all accumulators, then all items), leaving the results in `accs`."""
+        args = []
+        for ctype in [*ctypes, *ctypes]:
+            v = Val(self.fresh("r"), (), ctype)
+            self.decls.append(f"static {ctype} {v.name}[1];")
+            args.append(v)
         saved, self.lines = self.lines, []
         depth, self.depth = self.depth, 0
-        self.lines.append(f"{a.name}[0] = {acc}; {b.name}[0] = {x};")
-        (res,) = self.block(region.blocks[0], [a, b])
-        self.lines.append(f"{acc} = {res.at('0')};")
+        self.lines += [f"{v.name}[0] = {e};" for v, e in zip(args, [*accs, *xs])]
+        results = self.block(region.blocks[0], args)
+        self.lines += [f"{acc} = {res.at('0')};" for acc, res in zip(accs, results, strict=True)]
         lines, self.lines, self.depth = self.lines, saved, depth
         return lines
 
     def op_reduce(self, op, ins) -> list[Val]:
-        if len(ins) != 2:
-            self.refuse(op, "reductions of several operands")
-        x, init = ins
-        shape, ctype = self.result(op)
+        n = len(ins) // 2
+        xs, inits = ins[:n], ins[n:]
+        shape = self.result(op)[0]
+        ctypes = [self.result(op, k)[1] for k in range(n)]
         dims = _ints(op.attributes["dimensions"])
         region = op.regions[0]
-        combine = self._combiner(op, region, ctype)
-        out = self.new(shape, ctype)
-        keep = [d for d in range(len(x.shape)) if d not in dims]
+        combine = self._combiner(op, region, ctypes[0]) if n == 1 else None
+        outs = [self.new(shape, c) for c in ctypes]
+        rank = len(xs[0].shape)
+        keep = [d for d in range(rank) if d not in dims]
 
         def body(idx):
-            src = [None] * len(x.shape)
+            src = [None] * rank
             for k, d in enumerate(keep):
                 src[d] = idx[k]
             rvars = [f"j{k}" for k in range(len(dims))]
             for k, d in enumerate(dims):
                 src[d] = rvars[k]
-            lines = [f"{ctype} acc = {init.at('0')};"]
-            lines += [f"for (int {v} = 0; {v} < {x.shape[d]}; ++{v})" for v, d in zip(rvars, dims)]
-            item = x.at(_lin(x.shape, src))
+            accs = [f"acc{k}" for k in range(n)]
+            lines = [f"{c} {a} = {i.at('0')};" for c, a, i in zip(ctypes, accs, inits)]
+            lines += [f"for (int {v} = 0; {v} < {xs[0].shape[d]}; ++{v})" for v, d in zip(rvars, dims)]
+            items = [x.at(_lin(x.shape, src)) for x in xs]
             if combine is not None:
-                lines.append(f"  acc = {combine('acc', item)};")
+                lines.append(f"  acc0 = {combine('acc0', items[0])};")
             else:
-                lines += ["{"] + ["  " + s for s in self._combine_general(region, ctype, "acc", item)] + ["}"]
-            return lines + [f"{out.name}[{_lin(shape, idx)}] = acc;"]
+                lines += ["{"] + ["  " + s for s in self._combine_general(region, ctypes, accs, items)] + ["}"]
+            return lines + [f"{o.name}[{_lin(shape, idx)}] = {a};" for o, a in zip(outs, accs)]
 
         self.loop(shape, body)
-        return [out]
+        return outs
 
     def op_reduce_window(self, op, ins) -> list[Val]:
         if len(ins) != 2:
@@ -140,7 +146,7 @@ class IndexingOps:
             if combine is not None:
                 lines.append(f"    acc = {combine('acc', item)};")
             else:
-                lines += ["    " + s for s in self._combine_general(region, ctype, "acc", item)]
+                lines += ["    " + s for s in self._combine_general(region, [ctype], ["acc"], [item])]
             return lines + ["  }", f"{out.name}[{_lin(shape, idx)}] = acc;"]
 
         self.loop(shape, body)
@@ -227,7 +233,7 @@ class IndexingOps:
             if combine is not None:
                 lines.append(f"  {target} = {combine(target, item)};")
             else:
-                lines += ["  " + s for s in self._combine_general(region, ctype, target, item)]
+                lines += ["  " + s for s in self._combine_general(region, [ctype], [target], [item])]
             return lines + ["}"]
 
         self.loop(upd.shape, body)

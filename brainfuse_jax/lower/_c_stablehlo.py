@@ -106,7 +106,10 @@ class Function(IndexingOps):
         for k, v in enumerate(returned):
             self.copy(f"r{k}", v)
         proto = f"static void {self.cname}({', '.join(params) or 'void'})"
-        body = [proto + " {", *["  " + d for d in self.decls], *self.lines, "}"]
+        names = [d.split("[")[0].split()[-1] for d in self.decls]
+        uses = [f"(void){n};" for n in names]  # results of multi-result ops may be unused
+        uses = ["  " + " ".join(uses[k:k + 12]) for k in range(0, len(uses), 12)]
+        body = [proto + " {", *["  " + d for d in self.decls], *uses, *self.lines, "}"]
         return proto + ";", "\n".join(body)
 
     def block(self, block, args: list[Val] | None = None) -> list[Val]:
@@ -117,6 +120,8 @@ class Function(IndexingOps):
             name = op.operation.name
             if name in ("func.return", "stablehlo.return"):
                 return [self.env[o] for o in op.operands]
+            if op.results and not any(len(list(r.uses)) for r in op.results):
+                continue  # dead (every op translated is pure)
             outs = self.op(op)
             for r, v in zip(op.results, outs, strict=True):
                 self.env[r] = v
@@ -218,6 +223,17 @@ class Function(IndexingOps):
             return [f"{out.name}[{_lin(shape, idx)}] = {x.at(_lin(x.shape, src))};"]
 
         self.loop(shape, body)
+        return [out]
+
+    def op_reverse(self, op, ins) -> list[Val]:
+        (x,) = ins
+        shape, ctype = self.result(op)
+        if x.splat is not None:
+            return [Val(None, shape, ctype, x.splat)]
+        dims = _ints(op.attributes["dimensions"])
+        out = self.new(shape, ctype)
+        self.loop(shape, lambda idx: [f"{out.name}[{_lin(shape, idx)}] = " + x.at(_lin(x.shape, [
+            f"{n - 1} - {i}" if d in dims else i for d, (n, i) in enumerate(zip(shape, idx))])) + ";"])
         return [out]
 
     def op_slice(self, op, ins) -> list[Val]:
