@@ -61,12 +61,18 @@ def location(op) -> str:
 
 @dataclass(frozen=True)
 class Val:
-    """A tensor in C: the array `name` (row-major) or, for a splat, the literal `splat`."""
+    """A tensor in C: the array `name` (row-major) or, for a splat, the C expression `splat` of
+    its every element: a literal (`literal`) or the one element of a size-1 array (a broadcast)."""
 
     name: str | None
     shape: tuple[int, ...]
     ctype: str
     splat: str | None = None
+    literal: bool = True
+
+    def like(self, shape, ctype) -> "Val":
+        """The same splat with another shape (broadcasts, slices, reshapes of a splat)."""
+        return Val(None, tuple(shape), ctype, self.splat, self.literal)
 
     @property
     def size(self) -> int:

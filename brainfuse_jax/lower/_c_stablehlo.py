@@ -21,16 +21,27 @@ from ._c_base import (_COMPARE, _ELEMENTWISE, SUPPORTED, Unsupported, Val, _call
 from ._c_indexing import IndexingOps
 
 
+_PURE_REGIONS = ("stablehlo.reduce", "stablehlo.reduce_window", "stablehlo.scatter")  # regions: no captures
+
+
 class Function(IndexingOps):
     """One `func.func` -> a C function `static void NAME(const T* a0, ..., T* r0, ...)`."""
 
-    def __init__(self, module: "ModuleC", func_op, cname: str):
+    def __init__(self, module: "ModuleC", func_op, cname: str, n_invariant: int | None = None):
         self.module, self.func, self.cname = module, func_op, cname
         self.decls: list[str] = []
         self.lines: list[str] = []
+        # hoisting (main): ops computing only from the first `n_invariant` arguments (the
+        # parameters) run only when the C function's `prep` argument is nonzero
+        self.n_invariant = n_invariant
+        self.invariant: set = set()
+        self.prep_lines: list[str] = []
+        self.in_prep = False
+        self.nesting = 0  # of blocks being emitted (hoisting looks at the function's own block only)
         self.env: dict = {}
         self.count = 0
         self.depth = 1
+        self.group = None  # the open group of fused elementwise ops
 
     # ---- helpers ---------------------------------------------------------------------------
     def fresh(self, stem: str = "v") -> str:
@@ -95,6 +106,8 @@ class Function(IndexingOps):
             shape, dtype = dtype_of(a.type)
             v = Val(f"a{k}", shape, _c_ops.CTYPES[dtype])
             self.env[a] = v
+            if self.n_invariant is not None and k < self.n_invariant:
+                self.invariant.add(a)
             params.append(f"const {v.ctype}* a{k}")
             args.append(v)
         ftype = ir.FunctionType(ir.TypeAttr(self.func.attributes["function_type"]).value)
@@ -103,8 +116,12 @@ class Function(IndexingOps):
         for k in range(len(args)):
             self.emit(f"(void)a{k};")
         returned = self.block(block)
+        self.stream(False)
         for k, v in enumerate(returned):
             self.copy(f"r{k}", v)
+        if self.n_invariant is not None:
+            params.insert(0, "int prep")
+            self.lines[:0] = ["  if (prep) {", *["  " + line for line in self.prep_lines], "  }"]
         proto = f"static void {self.cname}({', '.join(params) or 'void'})"
         names = [d.split("[")[0].split()[-1] for d in self.decls]
         uses = [f"(void){n};" for n in names]  # results of multi-result ops may be unused
@@ -114,18 +131,57 @@ class Function(IndexingOps):
 
     def block(self, block, args: list[Val] | None = None) -> list[Val]:
         """Emit the ops of `block` (its arguments bound to `args`); the values its terminator returns."""
+        self.nesting += 1
+        try:
+            return self._block(block, args)
+        finally:
+            self.nesting -= 1
+
+    def _block(self, block, args: list[Val] | None) -> list[Val]:
         for a, v in zip(block.arguments, args or [], strict=False):
             self.env[a] = v
         for op in block.operations:
             name = op.operation.name
             if name in ("func.return", "stablehlo.return"):
+                self.flush()
                 return [self.env[o] for o in op.operands]
             if op.results and not any(len(list(r.uses)) for r in op.results):
                 continue  # dead (every op translated is pure)
+            if self.n_invariant is not None and self.nesting == 1:
+                inv = (not op.regions or op.operation.name in _PURE_REGIONS) and all(
+                    o in self.invariant for o in op.operands)
+                self.stream(inv)
+                if inv:
+                    self.invariant.update(op.results)
+            if not self._fusable(op):
+                self.flush()
             outs = self.op(op)
             for r, v in zip(op.results, outs, strict=True):
                 self.env[r] = v
         return []
+
+    def stream(self, prep: bool):
+        """Switch the statements emitted to the hoisted (`prep`) or the per-call part."""
+        if prep != self.in_prep:
+            self.flush()
+            self.lines, self.prep_lines = self.prep_lines, self.lines
+            self.in_prep = prep
+
+    def _fusable(self, op) -> bool:
+        """Ops that join (elementwise) or do not interrupt (no code: constants, reshapes,
+        broadcasts of one element) a group of fused elementwise ops."""
+        dialect, _, short = op.operation.name.partition(".")
+        if dialect in ("stablehlo", "chlo") and (short in _ELEMENTWISE or short in ("compare", "convert")):
+            return True
+        if op.operation.name == "stablehlo.constant":
+            return True
+        reads_group = self.group is not None and any(self.env[o].name in self.group["scalars"] for o in op.operands)
+        if op.operation.name in ("stablehlo.reshape", "stablehlo.optimization_barrier"):
+            return not reads_group  # (an alias of a group's value is read from its array)
+        if op.operation.name == "stablehlo.broadcast_in_dim":
+            x = self.env[op.operands[0]]
+            return (x.splat is not None or x.size == 1) and not reads_group
+        return False
 
     def op(self, op) -> list[Val]:
         if op.operation.name not in SUPPORTED:
@@ -162,15 +218,48 @@ class Function(IndexingOps):
             if kind is not None and "TOTALORDER" in str(kind):
                 self.refuse(op, "TOTALORDER comparisons")
             name = _COMPARE[direction]
-        if all(v.splat is not None for v in ins):  # folded: a literal expression
-            expr = self.scalar(op, "convert" if name == "convert" else name, [v.splat for v in ins], operand_ctype,
-                               ctype if name == "convert" else None)
-            return Val(None, shape, ctype, f"({expr})")
+        out_ctype = ctype if name == "convert" else None
+        if all(v.splat is not None for v in ins):
+            expr = self.scalar(op, name, [v.splat for v in ins], operand_ctype, out_ctype)
+            if all(v.literal for v in ins):  # folded: a literal expression
+                return Val(None, shape, ctype, f"({expr})")
+            out = self.new((), ctype)  # one element, computed once
+            self.emit(f"{out.name}[0] = {expr};")
+            return Val(None, shape, ctype, f"{out.name}[0]", literal=False)
+        if not shape:
+            out = self.new(shape, ctype)
+            self.emit(f"{out.name}[0] = {self.scalar(op, name, [v.at('0') for v in ins], operand_ctype, out_ctype)};")
+            return out
+        # fused: consecutive elementwise ops of one shape share one loop, their values C scalars
+        if self.group is not None and self.group["shape"] != shape:
+            self.flush()
+        if self.group is None:
+            self.group = {"shape": shape, "items": [], "scalars": {}, "results": set()}
+        g = self.group
+        args = [g["scalars"][v.name] if v.name in g["scalars"] else v.at("i") if v.shape == shape else v.at("0")
+                for v in ins]
+        expr = self.scalar(op, name, args, operand_ctype, out_ctype)
         out = self.new(shape, ctype)
-        args = [v.at("i") if v.shape == shape else v.at("0") for v in ins]
-        expr = self.scalar(op, name, args, operand_ctype, ctype if name == "convert" else None)
-        self.emit(f"for (int i = 0; i < {max(out.size, 1)}; ++i) {out.name}[i] = {expr};")
+        t = self.fresh("t")
+        g["scalars"][out.name] = t
+        g["results"].add(op.results[0])
+        g["items"].append((op.results[0], out, f"const {ctype} {t} = {expr};", t))
         return out
+
+    def flush(self):
+        """Emit the open group of fused elementwise ops: one loop; a value is stored in its array
+        only if an op outside the group reads it."""
+        g, self.group = self.group, None
+        if g is None:
+            return
+        n = int(np.prod(g["shape"], dtype=np.int64))
+        self.emit(f"for (int i = 0; i < {n}; ++i) {{")
+        for value, out, stmt, t in g["items"]:
+            self.emit("  " + stmt)
+            if any(use.owner.results[0] not in g["results"] if len(use.owner.results) == 1 else True
+                   for use in value.uses):
+                self.emit(f"  {out.name}[i] = {t};")
+        self.emit("}")
 
     # ---- data movement -----------------------------------------------------------------------
     def op_constant(self, op, ins) -> list[Val]:
@@ -190,7 +279,9 @@ class Function(IndexingOps):
         (x,) = ins
         shape, ctype = self.result(op)
         if x.splat is not None:
-            return [Val(None, shape, ctype, x.splat)]
+            return [x.like(shape, ctype)]
+        if x.size == 1:  # every element is x's one element
+            return [Val(None, shape, ctype, x.at("0"), literal=False)]
         dims = _ints(op.attributes["broadcast_dimensions"])
         out = self.new(shape, ctype)
 
@@ -203,7 +294,7 @@ class Function(IndexingOps):
 
     def op_reshape(self, op, ins) -> list[Val]:
         shape, ctype = self.result(op)
-        return [Val(ins[0].name, shape, ctype, ins[0].splat)]
+        return [ins[0].like(shape, ctype) if ins[0].splat is not None else Val(ins[0].name, shape, ctype)]
 
     def op_optimization_barrier(self, op, ins) -> list[Val]:
         return list(ins)
@@ -213,7 +304,7 @@ class Function(IndexingOps):
         shape, ctype = self.result(op)
         perm = _ints(op.attributes["permutation"])
         if x.splat is not None:
-            return [Val(None, shape, ctype, x.splat)]
+            return [x.like(shape, ctype)]
         out = self.new(shape, ctype)
 
         def body(idx):
@@ -229,7 +320,7 @@ class Function(IndexingOps):
         (x,) = ins
         shape, ctype = self.result(op)
         if x.splat is not None:
-            return [Val(None, shape, ctype, x.splat)]
+            return [x.like(shape, ctype)]
         dims = _ints(op.attributes["dimensions"])
         out = self.new(shape, ctype)
         self.loop(shape, lambda idx: [f"{out.name}[{_lin(shape, idx)}] = " + x.at(_lin(x.shape, [
@@ -240,7 +331,7 @@ class Function(IndexingOps):
         (x,) = ins
         shape, ctype = self.result(op)
         if x.splat is not None:
-            return [Val(None, shape, ctype, x.splat)]
+            return [x.like(shape, ctype)]
         start, strides = _ints(op.attributes["start_indices"]), _ints(op.attributes["strides"])
         out = self.new(shape, ctype)
         self.loop(shape, lambda idx: [f"{out.name}[{_lin(shape, idx)}] = " + x.at(_lin(x.shape, [
@@ -282,7 +373,7 @@ class Function(IndexingOps):
         x, idx_vals = ins[0], ins[1:]
         shape, ctype = self.result(op)
         if x.splat is not None:
-            return [Val(None, shape, ctype, x.splat)]
+            return [x.like(shape, ctype)]
         out = self.new(shape, ctype)
         self.emit("{")
         self.depth += 1
@@ -319,6 +410,8 @@ class Function(IndexingOps):
         (cond,) = self.block(op.regions[0].blocks[0], carried)
         self.emit(f"if (!{cond.at('0')}) break;")
         returned = self.block(op.regions[1].blocks[0], carried)
+        # a broadcast element may read a carried array: into its own array before any copy back
+        returned = [self.materialize(r) if not r.literal else r for r in returned]
         names = {c.name for c in carried}
         swaps = []
         for c, r in zip(carried, returned, strict=True):  # a carried array returned in another place
@@ -400,13 +493,15 @@ class ModuleC:
         self.protos: list[str] = []
         self.defs: list[str] = []
 
-    def function(self, name: str) -> str:
+    def function(self, name: str, n_invariant: int | None = None) -> str:
+        """The C name of function `name`, translated at first use. `n_invariant`: its first
+        arguments are loop-invariant (the C function takes `int prep` first; module docstring)."""
         if name not in self.cnames:
             if name not in self.funcs:
                 raise Unsupported(f"emit_c: call of an unknown function @{name}")
             cname = f"{self.prefix}_fn_{re.sub(r'[^0-9A-Za-z_]', '_', name)}_{len(self.cnames)}"
             self.cnames[name] = cname
-            proto, definition = Function(self, self.funcs[name], cname).translate()
+            proto, definition = Function(self, self.funcs[name], cname, n_invariant).translate()
             self.protos.append(proto)
             self.defs.append(definition)
         return self.cnames[name]

@@ -193,20 +193,21 @@ def emit_c(exported_or_lowered, *, prefix: str = "bf", param_names: Sequence[str
         ftype = ir.FunctionType(ir.TypeAttr(main.attributes["function_type"]).value)
         module_ins = [dtype_of(t) for t in ftype.inputs]
         outs = [dtype_of(t) for t in ftype.results]
-        main_c = mod.function("main")
-    exported = getattr(obj, "exported", obj)
-    if hasattr(exported, "module_kept_var_idx"):  # jax.export drops unused inputs from the module
-        kept = sorted(exported.module_kept_var_idx)
-        ins = [(tuple(a.shape), np.dtype(a.dtype)) for a in exported.in_avals]
-    else:
-        kept, ins = list(range(len(module_ins))), module_ins
-    if [ins[j] for j in kept] != module_ins:
-        raise ValueError("emit_c: the module's inputs do not match the exported function's")
-    n_state = len(outs) - 1
-    n_params = len(ins) - n_state - 1
-    if n_state < 0 or n_params < 0:
-        raise ValueError(f"emit_c: main must be f(*params, *state, x) -> (*new_state, out); it has {len(ins)} "
-                         f"inputs and {len(outs)} results")
+        exported = getattr(obj, "exported", obj)
+        if hasattr(exported, "module_kept_var_idx"):  # jax.export drops unused inputs from the module
+            kept = sorted(exported.module_kept_var_idx)
+            ins = [(tuple(a.shape), np.dtype(a.dtype)) for a in exported.in_avals]
+        else:
+            kept, ins = list(range(len(module_ins))), module_ins
+        if [ins[j] for j in kept] != module_ins:
+            raise ValueError("emit_c: the module's inputs do not match the exported function's")
+        n_state = len(outs) - 1
+        n_params = len(ins) - n_state - 1
+        if n_state < 0 or n_params < 0:
+            raise ValueError(f"emit_c: main must be f(*params, *state, x) -> (*new_state, out); it has {len(ins)} "
+                             f"inputs and {len(outs)} results")
+        # what depends on the parameters only is computed once per unroll (`prep`)
+        main_c = mod.function("main", n_invariant=sum(j < n_params for j in kept))
     for k in range(n_state):
         if ins[n_params + k] != outs[k]:
             raise ValueError(f"emit_c: state leaf {k} enters as {ins[n_params + k]} but leaves as {outs[k]}")
@@ -300,8 +301,13 @@ def _step(prefix, main_c, params, state, x_dtype, out_dtype, kept) -> str:
     inputs = [_ref("p->", f) for f in params] + [_ref("s->", f) for f in state] + ["x"]
     args = [inputs[j] for j in kept] + [_ref("next.", f) for f in state] + ["out"]
     return "\n".join([
+        "/* prep: recompute what depends on the parameters only (kept in static storage between calls) */",
+        f"static void {prefix}_step_prep(const {prefix}_params* p, {prefix}_state* s, const {xt}* x, {ot}* out, "
+        "int prep) {",
+        f"  static {prefix}_state next;", "  (void)p;", "  (void)x;", f"  {main_c}({', '.join(['prep', *args])});",
+        "  *s = next;", "}", "",
         f"void {prefix}_step(const {prefix}_params* p, {prefix}_state* s, const {xt}* x, {ot}* out) {{",
-        f"  static {prefix}_state next;", "  (void)p;", f"  {main_c}({', '.join(args)});", "  *s = next;", "}", ""])
+        f"  {prefix}_step_prep(p, s, x, out, 1);", "}", ""])
 
 
 def _unroll(prefix, x_shape, x_dtype, out_shape, out_dtype, batch) -> str:
@@ -314,7 +320,7 @@ def _unroll(prefix, x_shape, x_dtype, out_shape, out_dtype, batch) -> str:
         "  for (int t = 0; t < n_steps; ++t) {",
         f"    for (int b = 0; b < {batch}; ++b) memcpy(xt + (long)b * {rx}, x + ((long)b * n_steps + t) * {rx}, "
         f"sizeof({xt}) * {rx});",
-        f"    {prefix}_step(p, s, xt, ot);",
+        f"    {prefix}_step_prep(p, s, xt, ot, t == 0);",
         f"    for (int b = 0; b < {batch}; ++b) memcpy(out + ((long)b * n_steps + t) * {ro}, ot + (long)b * {ro}, "
         f"sizeof({ot}) * {ro});",
         "  }", "}", ""])
