@@ -107,6 +107,18 @@ def test_conductance_neurons_spike_times(nan_checks, tmp_path, make):
         assert np.all(np.abs(g - w) <= 0.1 + 1e-9)
 
 
+@pytest.mark.parametrize("make, dt", [(lambda: bf.HH(), 0.025), (lambda: bf.ALIF(), 0.1)], ids=["hh", "alif"])
+def test_float64_identical(nan_checks, x64, tmp_path, make, dt):
+    """float64 models give float64 C (double, libm's exp): the same spike trains as simulate."""
+    model = make()
+    state0 = model.init_state((2, 3))
+    xs = np.random.default_rng(5).uniform(0.0, 12.0, (2, 4_000, 3))
+    program, out, _ = _run_c(tmp_path, model, state0, xs, dt)
+    _, want = bf.simulate(model, state0, jnp.asarray(xs), dt, backend=bf.XLA())
+    assert program.x_dtype == np.float64 and "double v[" in program.header and np.sum(want) > 10
+    np.testing.assert_array_equal(out, np.asarray(want))
+
+
 def test_brunel_network_identical(nan_checks, tmp_path):
     """The Brunel network's step (CSR delivery, delay ring, Philox-drawn Poisson drive) in C:
     the same spikes as simulate over 200 ms."""

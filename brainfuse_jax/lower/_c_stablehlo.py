@@ -3,8 +3,13 @@
 Each tensor SSA value is a C array of static shape (`static` storage inside its function: shapes
 are static, recursion does not occur in modules from JAX); each op is a loop nest; scalar
 operations are spelled by the table shared with the native loop (`brainfuse_kernels._c_ops`).
-Constant splats (and their broadcasts) are C literals, reshapes and optimisation barriers alias
-their operand. Anything not translated raises `ValueError` naming the op and its location.
+Constant splats (and their broadcasts) are C literals, broadcasts of one element read that
+element, reshapes and optimisation barriers alias their operand. Consecutive elementwise ops of
+one shape are fused into one loop whose intermediate values are C scalars (stored to their array
+only where an op outside the loop reads them). In `main`, the ops that depend on the parameters
+only (rate tables, decay factors) run only when the C function's `prep` argument is nonzero: once
+per unroll. Every op outside `SUPPORTED` is refused (ValueError naming the op and its location)
+before anything is translated.
 """
 
 from __future__ import annotations

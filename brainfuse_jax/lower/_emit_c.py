@@ -201,6 +201,11 @@ def emit_c(exported_or_lowered, *, prefix: str = "bf", param_names: Sequence[str
             kept, ins = list(range(len(module_ins))), module_ins
         if [ins[j] for j in kept] != module_ins:
             raise ValueError("emit_c: the module's inputs do not match the exported function's")
+        for what in ("inputs", "outputs"):  # a Lowered says how many there are: one of each is translated
+            specs = getattr(obj, what, None)
+            if specs is not None and len(specs) != 1:
+                raise ValueError(f"emit_c translates a step with one input and one output array; this one has "
+                                 f"{len(specs)} {what} ({[spec[0] for spec in specs]})")
         n_state = len(outs) - 1
         n_params = len(ins) - n_state - 1
         if n_state < 0 or n_params < 0:
