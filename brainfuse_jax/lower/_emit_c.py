@@ -222,9 +222,9 @@ def emit_c(exported_or_lowered, *, prefix: str = "bf", param_names: Sequence[str
         raise ValueError(f"param_names must have {n_params} entries (the module's parameters), got {len(param_names)}")
     if len(state_names) != n_state:
         raise ValueError(f"state_names must have {n_state} entries (the module's state), got {len(state_names)}")
-    cn = _cnames([*param_names, *state_names], "f")
-    params = tuple(CField(n, c, *ins[k]) for k, (n, c) in enumerate(zip(param_names, cn[:n_params])))
-    state = tuple(CField(n, c, *ins[n_params + k]) for k, (n, c) in enumerate(zip(state_names, cn[n_params:])))
+    params = tuple(CField(n, c, *ins[k]) for k, (n, c) in enumerate(zip(param_names, _cnames(param_names, "p"))))
+    state = tuple(CField(n, c, *ins[n_params + k])
+                  for k, (n, c) in enumerate(zip(state_names, _cnames(state_names, "s"))))
     (x_shape, x_dtype), (out_shape, out_dtype) = ins[-1], outs[-1]
     batch = x_shape[0] if x_shape and out_shape and x_shape[0] == out_shape[0] else 1
     values_p = _values(param_values, params, "param_values")
