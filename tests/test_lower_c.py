@@ -24,8 +24,12 @@ pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 @pytest.fixture
 def nan_checks(monkeypatch):
     """equinox's runtime checks as NaN (no host callbacks, which jax.export refuses). The library's
-    own check mode (`brainfuse_jax.lower`'s export) replaces this."""
+    own check mode (`brainfuse_jax.lower`'s export) replaces this. JAX's caches are cleared on
+    both sides: traces made in one mode must not serve the other."""
+    jax.clear_caches()
     monkeypatch.setattr(equinox._errors, "EQX_ON_ERROR", "nan")
+    yield
+    jax.clear_caches()
 
 
 def _name(path) -> str:
