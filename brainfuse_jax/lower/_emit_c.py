@@ -12,7 +12,9 @@ void bf_step(const bf_params* p, bf_state* s, const float* x, float* out);
 void bf_unroll(const bf_params* p, bf_state* s, const float* x, float* out, int n_steps);
 ```
 `x` of `bf_unroll` is `(B, n_steps, ...)` and `out` `(B, n_steps, ...)`, batch first as in
-`simulate`. A `main` (compiled with `-DBF_MAIN`) reads the input series from a binary file, runs
+`simulate`; what depends on the parameters only (rate tables, decay factors) is computed once per
+`bf_unroll` call (at every `bf_step` call). Intermediate arrays live in static storage: the
+functions are not reentrant. A `main` (compiled with `-DBF_MAIN`) reads the input series from a binary file, runs
 the unroll and writes the outputs and then the final state (fields in order) to a binary file.
 """
 
@@ -138,11 +140,18 @@ def _module_text(obj) -> tuple[str, list | None, list | None, object]:
     return exported.mlir_module(), getattr(obj, "params", None), getattr(obj, "state", None), obj
 
 
+_C_KEYWORDS = frozenset(
+    "auto break case char const continue default do double else enum extern float for goto if inline int long "
+    "register restrict return short signed sizeof static struct switch typedef union unsigned void volatile while "
+    "bool true false class new delete this template typename namespace operator private public protected".split())
+
+
 def _cnames(names: Sequence[str], what: str) -> list[str]:
+    """C field names: non-identifier characters ('.', '/', ...) -> '_', unique, no C/C++ keyword."""
     out, seen = [], set()
     for n in names:
         c = re.sub(r"[^0-9A-Za-z_]", "_", str(n)) or what
-        if c[0].isdigit():
+        if c[0].isdigit() or c in _C_KEYWORDS:
             c = "_" + c
         base, k = c, 1
         while c in seen:
