@@ -177,6 +177,11 @@ def emit_c(exported_or_lowered, *, prefix: str = "bf", param_names: Sequence[str
     - `param_values`, `state_values`: arrays for `bf_params_init` / `bf_state_init` (default:
       `Lowered.param_values` / `.state_values` if present, else zeros).
 
+    An exported unroll (`what="unroll"`, same flat form with `x` `(B, T, ...)`) is translated
+    too: one `bf_step` then runs the whole unroll. Its `while` copies the carried arrays (the
+    `(B, T, ...)` outputs among them) at every iteration: prefer the step, which `bf_unroll`
+    loops in C.
+
     Every op of the module is translated or refused: an op outside the supported set
     (`brainfuse_jax.lower.SUPPORTED_OPS`) raises `ValueError` naming it and its MLIR location.
     """
