@@ -13,98 +13,33 @@ floats); callers then keep their XLA form.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 from jax.extend import core as jcore
 
+from ._c_ops import CTYPES as _ALL_CTYPES
+from ._c_ops import PRELUDE as _C_PRELUDE
+from ._c_ops import Unsupported, integer_pow, literal, scalar
 
-class Unsupported(Exception):
-    """The jaxpr holds something `emit` does not translate."""
 
+# the dtypes a native loop handles (the shared table knows a few more)
+CTYPES = {d: _ALL_CTYPES[d] for d in map(np.dtype, (np.float32, np.float64, np.bool_, np.int32, np.int64, np.uint32,
+                                                    np.int8, np.uint8))}
 
-CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double", np.dtype(np.bool_): "bool",
-          np.dtype(np.int32): "int32_t", np.dtype(np.int64): "int64_t", np.dtype(np.uint32): "uint32_t",
-          np.dtype(np.int8): "int8_t", np.dtype(np.uint8): "uint8_t"}
-
-_BINARY = {"add": "({0} + {1})", "add_any": "({0} + {1})", "sub": "({0} - {1})", "mul": "({0} * {1})",
-           "div": "({0} / {1})", "lt": "({0} < {1})", "le": "({0} <= {1})", "gt": "({0} > {1})",
-           "ge": "({0} >= {1})", "eq": "({0} == {1})", "ne": "({0} != {1})", "and": "({0} & {1})",
-           "or": "({0} | {1})", "xor": "({0} ^ {1})", "max": "bf_max({0}, {1})", "min": "bf_min({0}, {1})",
-           "pow": "std::pow({0}, {1})", "atan2": "std::atan2({0}, {1})", "nextafter": "std::nextafter({0}, {1})",
-           "rem": "std::fmod({0}, {1})"}
-_UNARY = {"neg": "(-{0})", "exp": "bf_exp({0})", "log": "std::log({0})", "log1p": "std::log1p({0})",
-          "expm1": "std::expm1({0})", "tanh": "std::tanh({0})", "logistic": "bf_logistic({0})",
-          "sqrt": "std::sqrt({0})", "rsqrt": "({1}(1) / std::sqrt({0}))", "abs": "std::abs({0})",
-          "sign": "bf_sign({0})", "exp2": "std::exp2({0})", "sin": "std::sin({0})", "cos": "std::cos({0})",
-          "tan": "std::tan({0})", "atan": "std::atan({0})", "asin": "std::asin({0})", "acos": "std::acos({0})",
-          "sinh": "std::sinh({0})", "cosh": "std::cosh({0})", "asinh": "std::asinh({0})",
-          "acosh": "std::acosh({0})", "atanh": "std::atanh({0})", "erf": "std::erf({0})",
-          "erfc": "std::erfc({0})", "floor": "std::floor({0})", "ceil": "std::ceil({0})",
-          "round": "std::round({0})", "is_finite": "std::isfinite({0})", "not": "bf_not({0})",
-          "square": "({0} * {0})", "cbrt": "std::cbrt({0})", "lgamma": "std::lgamma({0})"}
+_BINARY = {"add", "add_any", "sub", "mul", "div", "lt", "le", "gt", "ge", "eq", "ne", "and", "or", "xor", "max", "min",
+           "pow", "atan2", "nextafter", "rem"}
+_UNARY = {"neg", "exp", "log", "log1p", "expm1", "tanh", "logistic", "sqrt", "rsqrt", "abs", "sign", "exp2", "sin",
+          "cos", "tan", "atan", "asin", "acos", "sinh", "cosh", "asinh", "acosh", "atanh", "erf", "erfc", "floor",
+          "ceil", "round", "is_finite", "not", "square", "cbrt", "lgamma"}
 _IDENTITY = {"optimization_barrier", "copy", "copy_p", "stop_gradient"}  # (derivatives are taken before)
 _INLINE = {"jit": "jaxpr", "pjit": "jaxpr", "closed_call": "call_jaxpr", "core_call": "call_jaxpr",
            "custom_jvp_call": "call_jaxpr", "custom_vjp_call": "call_jaxpr",
            "custom_vjp_call_jaxpr": "fun_jaxpr", "remat": "jaxpr", "checkpoint": "jaxpr"}
 
-# Helpers every generated file starts with. bf_exp (float) is Cephes' expf: exp(x) = 2^n exp(r),
-# |r| <= ln2/2, a degree-6 polynomial (max relative error 1.2e-7 = 1 ulp, tested); written in
-# plain arithmetic so that the compiler vectorises the loops that call it (a libm call would not
-# be), and NaN, overflow to inf and underflow to 0 are kept.
-PRELUDE = r"""
-#include <cmath>
-#include <cstdint>
-#include <cstring>
-
-static inline float bf_exp(float x) {
-  const float hi = 88.3762626647949f, lo = -87.3365447504019f;
-  float xc = x > hi ? hi : (x < lo ? lo : x);
-  float n = std::nearbyint(xc * 1.44269504088896341f);
-  float r = xc - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  float r2 = r * r;
-  float p = 1.9875691500E-4f;
-  p = p * r + 1.3981999507E-3f;
-  p = p * r + 8.3334519073E-3f;
-  p = p * r + 4.1665795894E-2f;
-  p = p * r + 1.6666665459E-1f;
-  p = p * r + 5.0000001201E-1f;
-  p = p * r2 + r + 1.0f;
-  int32_t bits = ((int32_t)n + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  float y = p * scale;
-  y = x > hi ? INFINITY : y;
-  y = x < lo ? 0.0f : y;
-  return x != x ? x : y;
-}
-static inline double bf_exp(double x) { return std::exp(x); }
-template <typename T> static inline T bf_max(T a, T b) { return (a != a || a > b) ? a : b; }
-template <typename T> static inline T bf_min(T a, T b) { return (a != a || a < b) ? a : b; }
-template <typename T> static inline T bf_sign(T a) { return a > T(0) ? T(1) : (a < T(0) ? T(-1) : a); }
-template <typename T> static inline T bf_logistic(T a) { return T(1) / (T(1) + bf_exp(-a)); }
-static inline bool bf_not(bool a) { return !a; }
-template <typename T> static inline T bf_not(T a) { return ~a; }
-"""
-
-
-def literal(value, dtype) -> str:
-    """A C++ literal of `value` in `dtype`."""
-    dtype = np.dtype(dtype)
-    if dtype == np.bool_:
-        return "true" if bool(value) else "false"
-    if dtype.kind in "iu":
-        return f"{CTYPES[dtype]}({int(value)})"
-    x = float(value)
-    if math.isnan(x):
-        return f"{CTYPES[dtype]}(NAN)"
-    if math.isinf(x):
-        return f"{CTYPES[dtype]}({'-' if x < 0 else ''}INFINITY)"
-    if dtype == np.float32:
-        return f"{float(np.float32(x))!r}f"
-    return repr(x)
+# Helpers every generated file starts with: the C++ headers the loops use, then the prelude shared
+# with the C99 emitter (bf_exp and friends: `brainfuse_kernels._c_ops`).
+PRELUDE = "\n#include <cmath>\n#include <cstdint>\n#include <cstring>\n" + _C_PRELUDE
 
 
 class _Emitter:
@@ -227,21 +162,21 @@ class _Emitter:
         exprs = [self.ref(e, inv) if not _is_literal(e) else e for e, inv in ins]
         out_dtype = eqn.outvars[0].aval.dtype
         ctype = CTYPES[np.dtype(out_dtype)]
-        if name in _BINARY:
-            expr = _BINARY[name].format(*exprs)
-        elif name in _UNARY:
-            expr = _UNARY[name].format(exprs[0], ctype)
+        in_ctype = CTYPES[np.dtype(eqn.invars[0].aval.dtype)] if eqn.invars else ctype
+        if name in _BINARY or name in _UNARY:
+            expr = scalar(name, exprs, in_ctype)
         elif name == "integer_pow":
-            expr = _integer_pow(exprs[0], eqn.params["y"], ctype)
+            expr = integer_pow(exprs[0], eqn.params["y"], ctype)
         elif name == "convert_element_type":
-            expr = f"({ctype})({exprs[0]})" if np.dtype(out_dtype) != np.bool_ else f"({exprs[0]} != 0)"
+            expr = scalar("convert", exprs, in_ctype, ctype)
         elif name == "select_n":
             expr = exprs[1]
             for k, case in enumerate(exprs[2:], start=1):  # select_n(p, c0, c1, ...): c_p
-                expr = f"({exprs[0]} == {k} ? {case} : {expr})" if len(exprs) > 3 else \
-                    f"({exprs[0]} ? {case} : {expr})"
+                p_ctype = CTYPES[np.dtype(eqn.invars[0].aval.dtype)]
+                pred = scalar("eq", [exprs[0], literal(k, p_ctype)], p_ctype) if len(exprs) > 3 else exprs[0]
+                expr = scalar("select", [pred, case, expr], ctype)
         elif name == "clamp":
-            expr = f"bf_min(bf_max({exprs[1]}, {exprs[0]}), {exprs[2]})"
+            expr = scalar("clamp", exprs, ctype)
         else:
             raise Unsupported(f"primitive {name!r}")
         return [self.new(expr, out_dtype, invariant)]
@@ -249,13 +184,6 @@ class _Emitter:
 
 def _is_literal(expr: str) -> bool:
     return not expr.startswith("v") and not expr.startswith("in_")
-
-
-def _integer_pow(x: str, y: int, ctype: str) -> str:
-    if y == 0:
-        return f"{ctype}(1)"
-    power = "*".join([x] * abs(y)) if abs(y) <= 8 else f"std::pow({x}, {ctype}({abs(y)}))"
-    return f"({power})" if y > 0 else f"({ctype}(1) / ({power}))"
 
 
 def emit(closed_jaxpr, inputs: Sequence[tuple[str, bool]]):
