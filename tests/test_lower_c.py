@@ -8,8 +8,6 @@ network (NE=80, NI=20: gathers, scatter-adds, Philox integer ops) identical over
 import shutil
 import subprocess
 
-import equinox as eqx
-import equinox._errors
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -22,47 +20,14 @@ pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 
 
 @pytest.fixture
-def nan_checks(monkeypatch):
-    """equinox's runtime checks as NaN (no host callbacks, which jax.export refuses). The library's
-    own check mode (`brainfuse_jax.lower`'s export) replaces this. JAX's caches are cleared on
-    both sides: traces made in one mode must not serve the other."""
-    jax.clear_caches()
-    monkeypatch.setattr(equinox._errors, "EQX_ON_ERROR", "nan")
-    yield
-    jax.clear_caches()
-
-
-def _name(path) -> str:
-    return ".".join(str(getattr(k, "name", getattr(k, "key", getattr(k, "idx", k)))) for k in path)
-
-
-def _export(model, state0, x, dt, what="step"):
-    """jax.export of the flat f(*params, *state, x) -> (*new_state, out) of `model`'s step (or its
-    XLA unroll): the exported function, the names and values of its params and state leaves."""
-    model = bf.XLA().prepare(model)
-    params, static = eqx.partition(model, eqx.is_array)
-    p_paths, p_def = jax.tree_util.tree_flatten_with_path(params)
-    s_paths, s_def = jax.tree_util.tree_flatten_with_path(state0)
-    n_p, n_s = len(p_paths), len(s_paths)
-
-    def f(*args):
-        m = eqx.combine(jax.tree.unflatten(p_def, args[:n_p]), static)
-        state = jax.tree.unflatten(s_def, args[n_p:n_p + n_s])
-        if what == "step":
-            new, out = m.step(state, args[-1], dt)
-        else:
-            new, out = bf.simulate(m, state, args[-1], dt, backend=bf.XLA(), adjoint=bf.DirectAdjoint())
-        return (*jax.tree.leaves(new), out)
-
-    p_leaves, s_leaves = [v for _, v in p_paths], [v for _, v in s_paths]
-    exported = jax.export.export(jax.jit(f))(*p_leaves, *s_leaves, x)
-    return exported, dict(param_names=[_name(k) for k, _ in p_paths], state_names=[_name(k) for k, _ in s_paths],
-                          param_values=p_leaves, state_values=s_leaves)
+def nan_checks():
+    """The library's runtime checks in "nan" mode (no host callbacks, which jax.export refuses)."""
+    with bf.lower.checks("nan"):
+        yield
 
 
 def _run_c(tmp_path, model, state0, xs, dt):
-    exported, names = _export(model, state0, jnp.asarray(xs[:, 0]), dt)
-    program = emit_c(exported, **names)
+    program = emit_c(bf.lower.to_stablehlo(model, state0, jnp.asarray(xs[:, 0]), dt))
     out, final = program.run(xs, tmp_path)
     return program, out, final
 
@@ -141,9 +106,9 @@ def test_unrolled_module_while_loop(nan_checks, tmp_path):
     model, dt = bf.ALIF(), 0.1
     state0 = model.init_state((2, 5))
     xs = np.random.default_rng(4).uniform(0.0, 0.6, (2, 300, 5)).astype(np.float32)
-    exported, names = _export(model, state0, jnp.asarray(xs), dt, what="unroll")
-    assert "stablehlo.while" in exported.mlir_module()
-    out, _ = emit_c(exported, **names).run(xs[:, None], tmp_path)  # one "step" = the whole unroll
+    lowered = bf.lower.to_stablehlo(model, state0, jnp.asarray(xs), dt, what="unroll")
+    assert "stablehlo.while" in lowered.text
+    out, _ = emit_c(lowered).run(xs[:, None], tmp_path)  # one "step" = the whole unroll
     _, want = bf.simulate(model, state0, jnp.asarray(xs), dt, backend=bf.XLA())
     np.testing.assert_array_equal(out[:, 0], np.asarray(want))
 
@@ -153,8 +118,7 @@ def test_makefile_and_cxx(nan_checks, tmp_path):
     header compile as C++ too."""
     model = bf.LIF()
     state0 = model.init_state((1, 3))
-    exported, names = _export(model, state0, jnp.zeros((1, 3)), 0.1)
-    program = emit_c(exported, prefix="lif", **names)
+    program = emit_c(bf.lower.to_stablehlo(model, state0, jnp.zeros((1, 3)), 0.1), prefix="lif")
     program.write(tmp_path)
     if shutil.which("make"):
         subprocess.run(["make", "-s", "-C", str(tmp_path)], check=True, capture_output=True)

@@ -288,7 +288,7 @@ class Network(AbstractNeuron):
             if not math.isclose(float(dt), self.dt, rel_tol=1e-6):
                 raise ValueError(f"{message}, got {float(dt)}")
         else:  # traced: checked when it runs
-            t = error_if(t, jnp.abs(dt - self.dt) > 1e-6 * self.dt, message)
+            ring = error_if(ring, jnp.abs(dt - self.dt) > 1e-6 * self.dt, message)
         dt = self.dt
         b, n = t.shape[0], self.n
         dtype = ring.dtype
