@@ -58,7 +58,9 @@ def _export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     else:
         from ._emit_c import emit_c
 
-        written = emit_c(lowered, prefix=args.prefix).write(out)
+        program = emit_c(lowered, prefix=args.prefix)
+        program.write(out)
+        written = [out / name for name in (f"{args.prefix}.c", f"{args.prefix}.h", "Makefile", "README.md")]
     for path in written:
         print(path)
     return 0
