@@ -161,8 +161,8 @@ def export_module(module, x) -> Lowered:
     values are the same under every backend and adjoint) and every neuron node as `bf.XLA()` runs
     it; the library's runtime checks are traced in check mode `"nan"` (no host callback); and
     every output is NaN if `x` holds NaN or inf anywhere or a floating-point leaf of the module
-    holds NaN, an output row (leading axis = batch, the leading axis of `x`) where it holds NaN:
-    a bad input never gives plausible logits. (The whole call, not the row: the library's check
+    holds NaN, and a whole output row (leading axis = batch, that of `x`) if any of its values
+    is NaN: a bad input never gives plausible logits. (The whole call, not the row: the library's check
     of a block of inputs marks the whole block, so that every digit of the batch would otherwise
     read a NaN membrane as "no spike" and get the readout's bias as logits.)
 
@@ -195,7 +195,7 @@ def export_module(module, x) -> Lowered:
     plist = model_leaves(module)
     p_values = [np.asarray(get(module, p)) for p in plist]
     p_specs = [spec_of(p.name, v) for p, v in zip(plist, p_values, strict=True)]
-    x_leaves, x_specs, x_def = tree_specs(x, "x", "x")
+    _, x_specs, x_def = tree_specs(x, "x", "x")
     _, s_def = jax.tree.flatten({})
 
     def run(m, s, xx):
@@ -298,9 +298,10 @@ def _inexact(dtype) -> bool:
 
 def _bad_rows(batch: int, scalars, rows, finite_rows, finite_all=()):
     """`(batch,)` bool: whether a row (batch element) of `rows` holds NaN, one of `finite_rows`
-    NaN or inf, any of `scalars` (no batch axis) NaN, or any of `finite_all` NaN or inf. (Parameters and states may be infinite,
-    as NEST's `V_min = -inf`; inputs must be finite.) Written with compare, convert, multiply and
-    sums only, so that a C emitter needs no `is_finite` or `or` reduction."""
+    NaN or inf, any of `scalars` (no batch axis) NaN, or any of `finite_all` (whole arrays) NaN
+    or inf. (Parameters and states may be infinite, as NEST's `V_min = -inf`; inputs must be
+    finite.) Written with compare, convert, multiply and sums only, so that a C emitter needs no
+    `is_finite` or `or` reduction."""
     acc = jnp.zeros((batch,), jnp.float32)
 
     def count(a, finite, axis):
