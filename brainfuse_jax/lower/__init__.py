@@ -1,5 +1,6 @@
 """Lowering (docs/lowering.md): a model's step or whole unroll exported to StableHLO
-(`to_stablehlo`, `jax.export`) as one flat function of named arrays, with the runtime-check mode
+(`to_stablehlo`, `jax.export`) as one flat function of named arrays, a stateless equinox module
+such as a trained `nn` classifier likewise (`export_module`), with the runtime-check mode
 that makes it exportable (`checks`); StableHLO translated to dependency-free C99 (`emit_c`); and
 fixed-point C for the LIF family (`emit_fixed_c`, `quantisation_report`).
 
@@ -21,6 +22,7 @@ from ._emit_c import CProgram as CProgram
 from ._emit_c import emit_c as emit_c
 from ._emit_c import FLAGS as FLAGS
 from ._emit_c import SUPPORTED_OPS as SUPPORTED_OPS
+from ._export import export_module as export_module
 from ._export import to_stablehlo as to_stablehlo
 from ._fixed import emit_fixed_c as emit_fixed_c
 from ._fixed import fixed_point_reference as fixed_point_reference

@@ -169,7 +169,8 @@ def emit_c(exported_or_lowered, *, prefix: str = "bf", param_names: Sequence[str
     **Arguments:**
     - `exported_or_lowered`: a `jax.export.Exported` of a flat step
       `f(*param_leaves, *state_leaves, x) -> (*new_state_leaves, out)`, its MLIR text, or a
-      `Lowered` of `brainfuse_jax.lower.to_stablehlo` (its `.params` and `.state` name the fields).
+      `Lowered` of `brainfuse_jax.lower.to_stablehlo` or `export_module` (its `.params` and
+      `.state` name the fields).
     - `prefix`: the C identifier prefix (`bf`: `bf_params`, `bf_step`, ...).
     - `param_names`, `state_names`: names of the parameters / state leaves (default: from the
       `Lowered`, else `p0, p1, ...` / `s0, s1, ...`); '.' and other non-identifier characters
@@ -178,7 +179,10 @@ def emit_c(exported_or_lowered, *, prefix: str = "bf", param_names: Sequence[str
       `Lowered.param_values` / `.state_values` if present, else zeros).
 
     An exported unroll (`what="unroll"`, same flat form with `x` `(B, T, ...)`) is translated
-    too: one `bf_step` then runs the whole unroll. Its `while` copies the carried arrays (the
+    too: one `bf_step` then runs the whole unroll. So is a stateless module's call
+    (`export_module`, `f(*params, x) -> (out,)`, e.g. an `nn` classifier's logits): the state
+    struct has no field, one `bf_step` is one call, and `bf_unroll` (`CProgram.run(xs)`, `xs`
+    `(B, n_calls, *x.shape[1:])`) makes `n_calls` independent calls. Its `while` copies the carried arrays (the
     `(B, T, ...)` outputs among them) at every iteration: prefer the step, which `bf_unroll`
     loops in C.
 
@@ -323,8 +327,9 @@ def _step(prefix, main_c, params, state, x_dtype, out_dtype, kept) -> str:
         "/* prep: recompute what depends on the parameters only (kept in static storage between calls) */",
         f"static void {prefix}_step_prep(const {prefix}_params* p, {prefix}_state* s, const {xt}* x, {ot}* out, "
         "int prep) {",
-        f"  static {prefix}_state next;", "  (void)p;", "  (void)x;", f"  {main_c}({', '.join(['prep', *args])});",
-        "  *s = next;", "}", "",
+        # a stateless function (export_module) has an empty state struct: nothing to carry over
+        *([f"  static {prefix}_state next;"] if state else ["  (void)s;"]), "  (void)p;", "  (void)x;",
+        f"  {main_c}({', '.join(['prep', *args])});", *(["  *s = next;"] if state else []), "}", "",
         f"void {prefix}_step(const {prefix}_params* p, {prefix}_state* s, const {xt}* x, {ot}* out) {{",
         f"  {prefix}_step_prep(p, s, x, out, 1);", "}", ""])
 

@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from typing import Any, Literal
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -22,7 +23,7 @@ from ..unroll import RecordSpec
 from ._lowered import Lowered
 from ._names import model_leaves, spec_of, tree_specs
 
-__all__ = ["to_stablehlo"]
+__all__ = ["export_module", "to_stablehlo"]
 
 _CUSTOM_CALL = re.compile(r"custom_call\s*@([\w.$-]+)|call_target_name\s*=\s*\"([^\"]+)\"")
 
@@ -72,7 +73,9 @@ def to_stablehlo(
     module that would call back into Python.
     """
     if not isinstance(model, AbstractNeuron):
-        raise TypeError(f"model must be a neuron or network (AbstractNeuron), got {type(model).__name__}")
+        hint = (" (an equinox module called as module(x), such as a brainfuse_jax.nn classifier, is exported "
+                "with export_module)" if isinstance(model, eqx.Module) and callable(model) else "")
+        raise TypeError(f"model must be a neuron or network (AbstractNeuron), got {type(model).__name__}{hint}")
     if what not in ("step", "unroll"):
         raise ValueError(f"what must be 'step' or 'unroll', got {what!r}")
     if not isinstance(state0, dict):
@@ -132,7 +135,99 @@ def to_stablehlo(
 
     out_names: list[str] = []
     flat = _flat_function(model, plist, s_def, len(s_leaves), x_def, run, out_root, batch, out_names)
-    args = [jax.ShapeDtypeStruct(s.shape, s.dtype) for s in (*p_specs, *s_specs, *x_specs)]
+    exported = _export(flat, (*p_specs, *s_specs, *x_specs), model, what)
+    n_state = len(s_specs)
+    outs = [spec_of(name, aval) for name, aval in zip(out_names, exported.out_avals[n_state:], strict=True)]
+    return Lowered(exported=exported, what=what, dt=dt, n_steps=int(steps), held=held, params=tuple(p_specs),
+                   state=tuple(s_specs), inputs=tuple(x_specs), outputs=tuple(outs),
+                   param_values=tuple(p_values), state_values=tuple(s_leaves), model=type(model).__name__)
+
+
+def export_module(module, x) -> Lowered:
+    """Export a stateless equinox module called as `module(x)`, such as a trained
+    `brainfuse_jax.nn` classifier (`nn.Sequential([nn.LIFLayer(...), nn.SpikeCountReadout(...)])`,
+    `(B, T, features)` -> logits `(B, classes)`), as StableHLO.
+
+    The exported function is flat: `f(*params, x) -> (*outputs)`, with the module's array leaves
+    named by their pytree paths as `bf.params` names them (`"layers.0.linear.weight"`,
+    `"layers.0.neuron.threshold"`; integer leaves too), then `x`; no state (the spiking layers
+    start at rest at every call and their state lives inside the call). The outputs are the
+    leaves of what the module returns (`"output"` for one array). `Lowered.what` is `"module"`,
+    its `dt` None (a layer's time step is part of the module) and its `state` empty, so that
+    `emit_c` gives a `bf_step(p, s, x, out)` whose state struct has no field.
+
+    As in `to_stablehlo`: every spiking layer (any node with `with_execution`, the `nn` layers)
+    runs on `backend=bf.XLA()` with `adjoint=bf.DirectAdjoint()` (no FFI custom calls; forward
+    values are the same under every backend and adjoint) and every neuron node as `bf.XLA()` runs
+    it; the library's runtime checks are traced in check mode `"nan"` (no host callback); and
+    every output is NaN if `x` holds NaN or inf anywhere or a floating-point leaf of the module
+    holds NaN, and a whole output row (leading axis = batch, that of `x`) if any of its values
+    is NaN: a bad input never gives plausible logits. (The whole call, not the row: the library's check
+    of a block of inputs marks the whole block, so that every digit of the batch would otherwise
+    read a NaN membrane as "no spike" and get the readout's bias as logits.)
+
+    **Arguments:**
+    - `module`: an `equinox.Module` whose `__call__` maps one array to an array or a pytree of
+      arrays (not a neuron: those are exported by `to_stablehlo` with their state).
+    - `x`: an example input, e.g. `(B, T, features)` for an `nn` model (units: the model's). Only
+      its shape and dtype are used: it is the argument of the exported function, whose shapes
+      are static (export one `Lowered` per batch size).
+
+    **Returns:** a `Lowered` (`call(*lowered.arguments(x))` -> `(logits,)`).
+
+    `TypeError` for a module that is not a callable `equinox.Module` (or is a neuron) or an `x`
+    that is not a numeric array; `ValueError` for a traced module or `x`, leaves without a name or
+    that are PRNG keys, or a module that calls back into Python or into compiled kernels.
+    """
+    if isinstance(module, AbstractNeuron):
+        raise TypeError(f"module: {type(module).__name__} is a neuron; export its step or unroll with "
+                        "to_stablehlo(model, state0, inputs, dt), which carries its state")
+    if not (isinstance(module, eqx.Module) and callable(module)):
+        raise TypeError(f"module must be an equinox.Module called as module(x), got {type(module).__name__}")
+    if not isinstance(x, (jax.Array, np.ndarray)) or x.ndim < 1 or not (
+            jnp.issubdtype(x.dtype, jnp.number) or x.dtype == jnp.bool_):
+        raise TypeError(f"x must be a numeric array of shape (B, ...) (an example input: its shape and dtype), "
+                        f"got {type(x).__name__}{getattr(x, 'shape', '')}")
+    if not is_concrete((module, x)):
+        raise ValueError("export_module needs a concrete module and x (it cannot run under jit, vmap or grad): "
+                         "the exported function takes them as arguments")
+    module = _on_xla(module)
+    plist = model_leaves(module)
+    p_values = [np.asarray(get(module, p)) for p in plist]
+    p_specs = [spec_of(p.name, v) for p, v in zip(plist, p_values, strict=True)]
+    _, x_specs, x_def = tree_specs(x, "x", "x")
+    _, s_def = jax.tree.flatten({})
+
+    def run(m, s, xx):
+        return s, m(xx)
+    out_names: list[str] = []
+    flat = _flat_function(module, plist, s_def, 0, x_def, run, "output", int(x.shape[0]), out_names,
+                          whole_inputs=True)
+    exported = _export(flat, (*p_specs, *x_specs), module, "call")
+    outs = [spec_of(name, aval) for name, aval in zip(out_names, exported.out_avals, strict=True)]
+    return Lowered(exported=exported, what="module", dt=None, n_steps=1, held=False, params=tuple(p_specs),
+                   state=(), inputs=tuple(x_specs), outputs=tuple(outs), param_values=tuple(p_values),
+                   state_values=(), model=type(module).__name__)
+
+
+def _on_xla(module):
+    """`module` with every node that has `with_execution` (the spiking layers of
+    `brainfuse_jax.nn`) set to `backend=XLA(), adjoint=DirectAdjoint()`, and every neuron
+    prepared for `XLA()`: no compiled-kernel custom calls in the exported module."""
+    def one(node):
+        if isinstance(node, AbstractNeuron):
+            return XLA().prepare(node)
+        if isinstance(node, eqx.Module) and callable(getattr(node, "with_execution", None)):
+            return node.with_execution(adjoint=DirectAdjoint(), backend=XLA())
+        return node
+    return jax.tree.map(one, module, is_leaf=lambda n: isinstance(n, AbstractNeuron) or (
+        isinstance(n, eqx.Module) and callable(getattr(n, "with_execution", None))))
+
+
+def _export(flat: Callable, specs, model, what: str):
+    """`jax.export` of `jit(flat)` on arrays of `specs`, in check mode `"nan"`; `ValueError` for a
+    function that calls back into Python or that cannot be serialised."""
+    args = [jax.ShapeDtypeStruct(s.shape, s.dtype) for s in specs]
     with checks("nan"):
         try:
             exported = jax.export.export(jax.jit(flat))(*args)
@@ -142,12 +237,14 @@ def to_stablehlo(
                                  "pure_callback or a runtime check not routed through "
                                  "brainfuse_jax._validate.error_if), which cannot be exported") from err
             raise
+        except ValueError as err:
+            if "custom call" not in str(err):
+                raise
+            raise ValueError(f"{type(model).__name__}'s {what} calls compiled kernels (FFI custom calls) that "
+                             "jax.export cannot serialise; run it on backend=bf.XLA() (the spiking layers of "
+                             f"brainfuse_jax.nn are switched to it by export_module): {err}") from err
     _refuse_callbacks(exported, model, what)
-    n_state = len(s_specs)
-    outs = [spec_of(name, aval) for name, aval in zip(out_names, exported.out_avals[n_state:], strict=True)]
-    return Lowered(exported=exported, what=what, dt=dt, n_steps=int(steps), held=held, params=tuple(p_specs),
-                   state=tuple(s_specs), inputs=tuple(x_specs), outputs=tuple(outs),
-                   param_values=tuple(p_values), state_values=tuple(s_leaves), model=type(model).__name__)
+    return exported
 
 
 def _batch(model: AbstractNeuron, state0: State) -> int:
@@ -171,8 +268,10 @@ def _time_steps(leaves) -> int:
 
 
 def _flat_function(model, plist, s_def, n_state: int, x_def, run: Callable, out_root: str | None, batch: int,
-                   out_names: list[str]) -> Callable:
-    """The flat function: arrays in, arrays out; fills `out_names` when traced."""
+                   out_names: list[str], *, whole_inputs: bool = False) -> Callable:
+    """The flat function: arrays in, arrays out; fills `out_names` when traced. With
+    `whole_inputs`, NaN or inf anywhere in the inputs makes every result NaN (else the rows
+    that hold it)."""
     n_params = len(plist)
 
     def flat(*args):
@@ -187,7 +286,8 @@ def _flat_function(model, plist, s_def, n_state: int, x_def, run: Callable, out_
         out_leaves, out_specs, _ = tree_specs(out, out_root, "output")
         out_names[:] = [sp.name for sp in out_specs]
         bad = _bad_rows(batch, scalars=[a for a, pp in zip(p, plist, strict=True) if _inexact(pp.dtype)],
-                        rows=[*s, *new_leaves, *out_leaves], finite_rows=x)
+                        rows=[*s, *new_leaves, *out_leaves], finite_rows=() if whole_inputs else x,
+                        finite_all=x if whole_inputs else ())
         return tuple(_poison(a, bad) for a in (*new_leaves, *out_leaves))
     return flat
 
@@ -196,11 +296,12 @@ def _inexact(dtype) -> bool:
     return jnp.issubdtype(dtype, jnp.inexact)
 
 
-def _bad_rows(batch: int, scalars, rows, finite_rows):
+def _bad_rows(batch: int, scalars, rows, finite_rows, finite_all=()):
     """`(batch,)` bool: whether a row (batch element) of `rows` holds NaN, one of `finite_rows`
-    NaN or inf, or any of `scalars` (no batch axis) NaN. (Parameters and states may be infinite,
-    as NEST's `V_min = -inf`; inputs must be finite.) Written with compare, convert, multiply and
-    sums only, so that a C emitter needs no `is_finite` or `or` reduction."""
+    NaN or inf, any of `scalars` (no batch axis) NaN, or any of `finite_all` (whole arrays) NaN
+    or inf. (Parameters and states may be infinite, as NEST's `V_min = -inf`; inputs must be
+    finite.) Written with compare, convert, multiply and sums only, so that a C emitter needs no
+    `is_finite` or `or` reduction."""
     acc = jnp.zeros((batch,), jnp.float32)
 
     def count(a, finite, axis):
@@ -208,6 +309,9 @@ def _bad_rows(batch: int, scalars, rows, finite_rows):
         return jnp.sum(flags.astype(jnp.float32), axis=axis)
     for a in scalars:
         acc = acc + count(a, False, None)
+    for a in finite_all:
+        if _inexact(a.dtype):
+            acc = acc + count(a, True, None)
     for finite, group in ((False, rows), (True, finite_rows)):
         for a in group:
             if not _inexact(a.dtype):

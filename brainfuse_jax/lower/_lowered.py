@@ -33,27 +33,31 @@ def _decode(item: dict) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Lowered:
-    """A model's step or unroll exported as one flat function (`to_stablehlo`).
+    """A model's step or unroll (`to_stablehlo`), or a stateless module's call
+    (`export_module`), exported as one flat function.
 
     The function takes `(*params, *state, *inputs)` and returns `(*state, *outputs)`: the new
     state (`what="step"`) or the final state (`what="unroll"`), in the order and with the
     names, shapes and dtypes of the specs below, then the step's output or the recorded
-    entries. No pytree crosses the boundary.
+    entries; for `what="module"` there is no state: `(*params, x) -> (*outputs)`. No pytree
+    crosses the boundary.
 
     **Fields:**
     - `exported`: the `jax.export.Exported`.
-    - `what`: `"step"` or `"unroll"`; `dt`: the time step in ms (fixed in the module);
-      `n_steps`: time steps of the unroll (1 for a step); `held`: whether the unroll's input is
+    - `what`: `"step"`, `"unroll"` or `"module"`; `dt`: the time step in ms (fixed in the
+      module; None for `"module"`, whose layers hold their own);
+      `n_steps`: time steps of the unroll (1 for a step or a module); `held`: whether the unroll's input is
       one step's input held constant (`(B, ...)`) rather than `(B, T, ...)`.
     - `params`: `Spec(name, shape, dtype)` of each model leaf, named as `bf.params` names them
-      (`"na.gbar"`, `"populations.E.model.tau_m"`, also integer leaves such as `"conn.cols"`).
+      (`"na.gbar"`, `"populations.E.model.tau_m"`, `"layers.0.linear.weight"`, also integer
+      leaves such as `"conn.cols"`).
     - `state`: specs of the state leaves by state path (`"v"`, `"na.m"`, `"populations.E.v"`),
       in the order of `jax.tree.leaves(state)`.
     - `inputs`: specs of the input leaves (`"x"` for one array); `outputs`: of the outputs
-      (`"output"` for a step; the record's names for an unroll).
+      (`"output"` for a step or a module returning one array; the record's names for an unroll).
     - `param_values`, `state_values`: the model's leaves and the initial state it was exported
       with (NumPy arrays): the defaults of `arguments`.
-    - `model`: the model's class name.
+    - `model`: the model's (or module's) class name.
 
     `serialized` (bytes; needs the `flatbuffers` package) and `text` (the StableHLO module) are
     computed on first use; `meta` is the rest as JSON, and `Lowered.from_serialized(serialized,
@@ -62,7 +66,7 @@ class Lowered:
 
     exported: Any = dataclasses.field(repr=False)
     what: str
-    dt: float
+    dt: float | None
     n_steps: int
     held: bool
     params: tuple[Spec, ...] = dataclasses.field(repr=False)
@@ -94,7 +98,8 @@ class Lowered:
 
     @property
     def meta(self) -> str:
-        """Everything but the exported function, as JSON: what, dt, the specs, the values."""
+        """Everything but the exported function, as JSON: what, dt (null for a module), the
+        specs, the values."""
         return json.dumps({
             "format": FORMAT, "model": self.model, "what": self.what, "dt": self.dt, "n_steps": self.n_steps,
             "held": self.held,
@@ -120,7 +125,8 @@ class Lowered:
                              f"{meta.get('format') if isinstance(meta, dict) else type(meta).__name__!r}")
         exported = jax.export.deserialize(bytearray(serialized))
         specs = {k: tuple(Spec.from_json(s) for s in meta[k]) for k in ("params", "state", "inputs", "outputs")}
-        out = cls(exported=exported, what=meta["what"], dt=float(meta["dt"]), n_steps=int(meta["n_steps"]),
+        dt = None if meta["dt"] is None else float(meta["dt"])
+        out = cls(exported=exported, what=meta["what"], dt=dt, n_steps=int(meta["n_steps"]),
                   held=bool(meta["held"]), **specs,
                   param_values=tuple(_decode(a) for a in meta["param_values"]),
                   state_values=tuple(_decode(a) for a in meta["state_values"]), model=meta.get("model", ""))
