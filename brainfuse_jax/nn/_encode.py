@@ -16,6 +16,7 @@ arguments eagerly (a `ValueError`/`TypeError` naming the argument) and its data 
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 import jax
@@ -138,9 +139,14 @@ def rate(
                        what=" (spikes per step" + (", a probability for dist='bernoulli')" if dist == "bernoulli" else ")"))
     key = _key(key)
     x = _data(x, "x", 1, "(B, ...)")
+    return _rate(x, key, jnp.asarray(max_rate, x.dtype), num_steps, dist, gradient)
+
+
+@functools.partial(jax.jit, static_argnums=(3, 4, 5))
+def _rate(x, key, max_rate, num_steps: int, dist: str, gradient: str):
     # clip(x, 0, 1) with slope 1 on the closed interval (jnp.clip's slope is 1/2 at 0 and 1)
     xc = jnp.where((x >= 0.0) & (x <= 1.0), x, jnp.clip(x, 0.0, 1.0))
-    p = _time_axis(xc * jnp.asarray(max_rate, x.dtype), num_steps)
+    p = _time_axis(xc * max_rate, num_steps)
     if dist == "bernoulli":
         s = (jax.random.uniform(key, p.shape, dtype=x.dtype) < jax.lax.stop_gradient(p)).astype(x.dtype)
     else:
@@ -190,12 +196,17 @@ def latency_times(
 
     The times are differentiable in `x` (where they are finite).
     """
-    x, tau = _latency_setup(x, num_steps, method, threshold, tau, normalize)
+    x, tau, threshold = _latency_setup(x, num_steps, method, threshold, tau, normalize)
+    return _latency_times(x, jnp.asarray(tau, x.dtype), jnp.asarray(threshold, x.dtype), method)
+
+
+@functools.partial(jax.jit, static_argnums=3)
+def _latency_times(x, tau, threshold, method: str):
     xc = jnp.clip(x, 0.0, 1.0)
     active = xc > threshold
     safe = jnp.where(active, xc, jnp.ones_like(xc))
     t = tau * (1.0 - safe) if method == "linear" else tau * -jnp.log(safe) + 0.0  # + 0.0: no -0.0
-    return jnp.where(active, t.astype(x.dtype), jnp.asarray(jnp.inf, x.dtype))
+    return jnp.where(active, t, jnp.asarray(jnp.inf, x.dtype))
 
 
 def latency(
@@ -220,9 +231,13 @@ def latency(
     `tau` <= 0, `normalize=True` with `tau` (or with `"log"` and `threshold` = 0), `x` without a
     batch axis or with NaN/inf.
     """
-    t = jax.lax.stop_gradient(latency_times(x, num_steps, method=method, threshold=threshold, tau=tau,
-                                            normalize=normalize))
-    step = jnp.round(t)[:, None]  # (B, 1, ...); inf stays inf and matches no step
+    t = latency_times(x, num_steps, method=method, threshold=threshold, tau=tau, normalize=normalize)
+    return _one_spike(t, num_steps)
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _one_spike(t, num_steps: int):
+    step = jnp.round(jax.lax.stop_gradient(t))[:, None]  # (B, 1, ...); inf matches no step
     steps = jnp.arange(num_steps, dtype=t.dtype).reshape((1, num_steps) + (1,) * (t.ndim - 1))
     return (step == steps).astype(t.dtype)
 
@@ -249,7 +264,7 @@ def _latency_setup(x, num_steps, method, threshold, tau, normalize):
         tau = (num_steps - 1) / span
     else:
         tau = float(num_steps - 1) if method == "linear" else 1.0
-    return _data(x, "x", 1, "(B, ...)"), tau
+    return _data(x, "x", 1, "(B, ...)"), tau, threshold
 
 
 # ----------------------------------------------------------------------------------------------
@@ -301,11 +316,15 @@ def delta(
                          "(use channels='stack', or x[..., None])")
     if max_per_step is not None:
         max_per_step = check_positive_int(max_per_step, "max_per_step", "spikes per channel and step")
-    x = jax.lax.stop_gradient(x)
     frame = x.shape[:1] + x.shape[2:]
-    th = _threshold(threshold, x.shape[2:], x.dtype)
-    th = jnp.broadcast_to(th, frame)
+    th = jnp.broadcast_to(_threshold(threshold, x.shape[2:], x.dtype), frame)
     ref = x[:, 0] if reference is None else _reference(reference, frame, x.dtype)
+    return _delta(x, th, ref, max_per_step, channels)
+
+
+@functools.partial(jax.jit, static_argnums=(3, 4))
+def _delta(x, th, ref, max_per_step: int | None, channels: str):
+    x, ref = jax.lax.stop_gradient((x, ref))
 
     def body(q, x_t):
         d = x_t - (ref + th * q)
@@ -314,7 +333,7 @@ def delta(
             k = jnp.clip(k, -max_per_step, max_per_step)
         return q + k, k
 
-    _, k = jax.lax.scan(body, jnp.zeros(frame, x.dtype), jnp.swapaxes(x, 0, 1))
+    _, k = jax.lax.scan(body, jnp.zeros_like(ref), jnp.swapaxes(x, 0, 1))
     k = jnp.swapaxes(k, 0, 1)
     on, off = jnp.maximum(k, 0.0), jnp.maximum(-k, 0.0)
     if channels == "stack":
@@ -353,8 +372,12 @@ def delta_reconstruct(
     frame = on.shape[:1] + on.shape[2:]
     th = jnp.broadcast_to(_threshold(threshold, on.shape[2:], s.dtype), frame)
     ref = _reference(reference, frame, s.dtype)
-    q = jnp.cumsum(on - off, axis=1)
-    return ref[:, None] + th[:, None] * q
+    return _integrate(on, off, th, ref)
+
+
+@jax.jit
+def _integrate(on, off, th, ref):
+    return ref[:, None] + th[:, None] * jnp.cumsum(on - off, axis=1)
 
 
 def _threshold(threshold, features: tuple, dtype):
@@ -411,8 +434,13 @@ def receptive_fields(
     sigma = spacing if sigma is None else _scalar(sigma, "sigma", low=0.0, low_open=True,
                                                   what=" (tuning width, units of x)")
     x = _data(x, "x", 1, "(B, ...)")
-    c = population_centres(n, low, high).astype(x.dtype).reshape((1,) * x.ndim + (n,))
-    z = (x[..., None] - c) / jnp.asarray(sigma, x.dtype)
+    c = population_centres(n, low, high).astype(x.dtype)
+    return _gaussian(x, c, jnp.asarray(sigma, x.dtype))
+
+
+@jax.jit
+def _gaussian(x, centres, sigma):
+    z = (x[..., None] - centres.reshape((1,) * x.ndim + centres.shape)) / sigma
     return jnp.exp(-0.5 * z * z)
 
 
