@@ -136,7 +136,8 @@ def rate(
     if gradient not in GRADIENTS:
         raise ValueError(f"gradient must be one of {GRADIENTS}, got {gradient!r}")
     max_rate = _scalar(max_rate, "max_rate", low=0.0, high=1.0 if dist == "bernoulli" else None,
-                       what=" (spikes per step" + (", a probability for dist='bernoulli')" if dist == "bernoulli" else ")"))
+                       what=" (spikes per step" + (", a probability for dist='bernoulli')"
+                                                    if dist == "bernoulli" else ")"))
     key = _key(key)
     x = _data(x, "x", 1, "(B, ...)")
     return _rate(x, key, jnp.asarray(max_rate, x.dtype), num_steps, dist, gradient)
@@ -362,7 +363,8 @@ def delta_reconstruct(
               "(B, T, ..., 2F) for 'concat'")
     if channels == "stack":
         if s.shape[-1] != 2:
-            raise ValueError(f"spikes must have a trailing ON/OFF axis of size 2 (channels='stack'); got {tuple(s.shape)}")
+            raise ValueError("spikes must have a trailing ON/OFF axis of size 2 (channels='stack'); "
+                             f"got {tuple(s.shape)}")
         on, off = s[..., 0], s[..., 1]
     else:
         if s.shape[-1] % 2:
