@@ -329,3 +329,25 @@ def test_nan_inside_jit_is_a_runtime_error():
     with pytest.raises(Exception, match="x must be finite"):
         jax.block_until_ready(g(SEQ.at[0, 1, 1].set(jnp.nan)))
     assert eqx.is_array(f(X))
+
+
+def test_population_encoder_module_learns_centres_and_widths():
+    x = jnp.asarray([[0.1, 0.5], [0.9, 0.3]])
+    m = enc.PopulationEncoder(5, 0.0, 1.0, 4)
+    np.testing.assert_allclose(m(x), enc.population(x, 4, n=5, low=0.0, high=1.0), rtol=1e-6)
+    seq = __import__("brainfuse_jax").nn.Sequential([m])  # deterministic: fits a Sequential
+    assert seq(x).shape == (2, 4, 2, 5)
+
+    def loss(m):
+        return jnp.sum((m(x)[:, 0] - 0.5) ** 2)
+
+    g = eqx.filter_grad(loss)(m)
+    assert g.centres.shape == (5,) and g.log_sigma.shape == (5,)
+    assert np.all(np.isfinite(g.centres)) and np.abs(g.centres).max() > 0 and np.abs(g.log_sigma).max() > 0
+    h = 1e-3  # d loss / d c_2 by central differences
+    shift = lambda d: eqx.tree_at(lambda m: m.centres, m, m.centres.at[2].add(d))  # noqa: E731
+    np.testing.assert_allclose(g.centres[2], (loss(shift(h)) - loss(shift(-h))) / (2 * h), rtol=2e-2)
+    with pytest.raises(ValueError, match="n must be >= 2"):
+        enc.PopulationEncoder(1, 0.0, 1.0, 4)
+    with pytest.raises(ValueError, match="num_steps"):
+        enc.PopulationEncoder(3, 0.0, 1.0, 0)

@@ -5,7 +5,7 @@ r"""Input encoders: analogue data `(B, ...)` -> spike (or current) sequences `(B
 | `rate` | intensities `(B, ...)` in [0, 1] | `(B, T, ...)` 0/1 spikes (Bernoulli) or counts (Poisson) | yes (`key`) | straight-through |
 | `latency`, `latency_times` | intensities `(B, ...)` | `(B, T, ...)`, one spike per input at most / first-spike times `(B, ...)` in steps | no | zero (spikes); exact (times) |
 | `delta`, `delta_reconstruct` | sequences `(B, T, ...)` | on/off spike counts `(B, T, ..., 2)` (or `(B, T, ..., 2F)`) / the signal back | no | zero |
-| `receptive_fields`, `population` | values `(B, ...)` in any range | activations `(B, ..., n)` / `(B, T, ..., n)` rates or spikes | spikes only | exact (rates); straight-through (spikes) |
+| `receptive_fields`, `population`, `PopulationEncoder` | values `(B, ...)` in any range | activations `(B, ..., n)` / `(B, T, ..., n)` rates or spikes | spikes only | exact (rates, learnable centres and widths in the module); straight-through (spikes) |
 | `direct` | any `(B, ...)` | `(B, T, ...)`: the value held for T steps (an analogue current) | no | exact |
 
 Times are in steps (frames) of the network that reads the sequence; a rate in spikes per step is
@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 from typing import Literal
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -482,5 +483,43 @@ def population(
     return direct(a, num_steps)
 
 
-__all__ = ["delta", "delta_reconstruct", "direct", "latency", "latency_times", "population",
+class PopulationEncoder(eqx.Module):
+    r"""A population code with learnable receptive fields: $a_i = \exp(-(x - c_i)^2 / 2\sigma_i^2)$
+    held over `num_steps` steps, `(B, ...) -> (B, T, ..., n)` (as `population` with rates), with the
+    centres $c_i$ and widths $\sigma_i = \exp(\log\sigma_i)$ (units of `x`) trained with the
+    network (the log keeps them positive; Adam's steps on it are relative changes).
+
+    **Arguments:** `n`, `low`, `high`, `sigma`: the initial receptive fields, as in
+    `receptive_fields`; `num_steps`: T. Deterministic, so it can be the first layer of a
+    `Sequential`.
+    """
+
+    centres: Float[Array, " n"]
+    log_sigma: Float[Array, " n"]
+    num_steps: int = eqx.field(static=True)
+
+    def __init__(self, n: int, low: float, high: float, num_steps: int, *, sigma: float | None = None):
+        self.num_steps = check_positive_int(num_steps, "num_steps", "time steps T")
+        receptive_fields(jnp.zeros((1,)), n, low, high, sigma=sigma)  # checks n, low, high, sigma
+        n = int(n)
+        width = (float(high) - float(low)) / (n - 1) if sigma is None else float(sigma)
+        self.centres = population_centres(n, low, high)
+        self.log_sigma = jnp.full((n,), np.log(width), self.centres.dtype)
+
+    def __call__(self, x: Float[Array, "B ..."], *,
+                 key: PRNGKeyArray | None = None) -> Float[Array, "B T ... n"]:
+        """`(B, ...)` -> rates `(B, T, ..., n)`; `key` is unused (for `Sequential`-style calls)."""
+        x = _data(x, "x", 1, "(B, ...)")
+        a = _gaussian_each(x, self.centres.astype(x.dtype), jnp.exp(self.log_sigma).astype(x.dtype))
+        return _time_axis(a, self.num_steps)
+
+
+@jax.jit
+def _gaussian_each(x, centres, sigmas):
+    shape = (1,) * x.ndim + centres.shape
+    z = (x[..., None] - centres.reshape(shape)) / sigmas.reshape(shape)
+    return jnp.exp(-0.5 * z * z)
+
+
+__all__ = ["PopulationEncoder", "delta", "delta_reconstruct", "direct", "latency", "latency_times", "population",
            "population_centres", "rate", "receptive_fields"]
