@@ -2,6 +2,7 @@
 gradient training, readouts, losses and regularisers, debug probes, a small training loop and
 offline data sets. See docs/learning.md."""
 
+from . import encode as encode
 from ._asn_layer import ASNLayer as ASNLayer
 from ._base import AbstractSpikingLayer as AbstractSpikingLayer
 from ._containers import cast_params as cast_params
@@ -9,6 +10,7 @@ from ._containers import Sequential as Sequential
 from ._containers import TimeDistributed as TimeDistributed
 from ._containers import with_execution as with_execution
 from ._data import Dataset as Dataset
+from ._encode import PopulationEncoder as PopulationEncoder
 from ._data import delayed_spike_patterns as delayed_spike_patterns
 from ._data import load_digits as load_digits
 from ._data import load_mnist1d as load_mnist1d
@@ -35,6 +37,8 @@ from ._train import train as train
 
 __all__ = [
     "Dataset",
+    "encode",
+    "PopulationEncoder",
     "delayed_spike_patterns",
     "load_digits",
     "load_mnist1d",
