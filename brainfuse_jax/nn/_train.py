@@ -118,7 +118,8 @@ def train(
       them. `ValueError` if given for a model without spiking layers.
     - `health`: log the network's health per epoch (`snn_metrics`) and warn
       (`SNNHealthWarning`, naming the layer) when a layer's `dead` or `saturated` fraction reaches
-      `health_threshold`, once per layer and condition. None (default): on where `snn_metrics`
+      `health_threshold`, once per layer and condition (checked before the first epoch, on the
+      initialisation, and after every epoch). None (default): on where `snn_metrics`
       sees the layers' activity (a `Sequential`, a spiking layer, a model taking
       `return_details=True`), gradient norms only otherwise; True: as None but `ValueError`
       if the activity cannot be seen; False: off (nothing extra is computed).
@@ -179,6 +180,8 @@ def train(
         from tqdm.auto import tqdm
     except ImportError:  # pragma: no cover - tqdm is a dependency
         tqdm = None
+    if activity:  # a network dead or saturated from its initialisation: say so before training
+        _warn(_health(model, hx, health_fn, []), health_threshold, warned, f"before epoch {start + 1}")
     for epoch in range(start, epochs):
         perm = np.asarray(jax.random.permutation(jax.random.fold_in(key, epoch), len(y)))
         batches = range(n_batches)
@@ -200,10 +203,7 @@ def train(
             rec.update({f"eval_{k}": v for k, v in evaluate(model, eval_fn, eval_data).items()})
         if health is not False:
             rec["health"] = _health(model if activity else None, hx, health_fn, norms)
-            for name, cond, msg in _unhealthy(rec["health"], health_threshold):
-                if (name, cond) not in warned:  # once per layer and condition
-                    warned.add((name, cond))
-                    warnings.warn(f"train, epoch {epoch + 1}: {msg}", SNNHealthWarning, stacklevel=2)
+            _warn(rec["health"], health_threshold, warned, f"epoch {epoch + 1}")
         history.append(rec)
         if progress and tqdm:
             tqdm.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in rec.items()
@@ -221,3 +221,11 @@ def _health(model, hx, health_fn, norms: list[dict]) -> dict[str, dict[str, floa
     for name in (norms[0] if norms else {}):
         out.setdefault(name, {})["grad_norm"] = float(np.mean([float(gn[name]) for gn in norms]))
     return out
+
+
+def _warn(health: dict, threshold: float, warned: set, when: str) -> None:
+    """`SNNHealthWarning` for every dead/saturated layer, once per layer and condition per run."""
+    for name, cond, msg in _unhealthy(health, threshold):
+        if (name, cond) not in warned:
+            warned.add((name, cond))
+            warnings.warn(f"train, {when}: {msg}", SNNHealthWarning, stacklevel=3)
