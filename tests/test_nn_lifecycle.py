@@ -140,3 +140,31 @@ def test_lifecycle_bad_input():
         reset_state(model, 0)
     with pytest.raises(ValueError, match=r"state must be a tuple with one entry per layer \(3"):
         call_with_state(model, _x(), reset_state(model, 3)[:2])
+
+
+class _Wrapped(eqx.Module):
+    """A user's spiking layer that is no AbstractSpikingLayer but follows its state contract
+    (init_state(B); call with state0= / return_state=), as a convolutional layer may."""
+
+    inner: nn.LIFLayer
+
+    def init_state(self, batch):
+        return self.inner.init_state(batch)
+
+    def __call__(self, x, *, state0=None, return_state=False, key=None):
+        return self.inner(x, state0=state0, return_state=return_state)
+
+
+def test_any_layer_with_the_state_contract_takes_part():
+    from brainfuse_jax.nn._metrics import snn_metrics
+
+    layer = nn.LIFLayer(3, 4, key=KEY, recurrent=True)
+    model = nn.Sequential([_Wrapped(layer), nn.SpikeCountReadout(4, 2, key=KEY)])
+    x = _x(T=8)
+    rest = reset_state(model, 3)
+    assert rest[1] is None and jax.tree.structure(rest[0]) == jax.tree.structure(layer.init_state(3))
+    y1, st = call_with_state(model.layers[0], x[:, :4])
+    y2, _ = call_with_state(model.layers[0], x[:, 4:], st)
+    np.testing.assert_allclose(jnp.concatenate([y1, y2], axis=1), layer(x), atol=1e-6)
+    met = snn_metrics(model, x)
+    np.testing.assert_allclose(met["0._Wrapped"]["rate"], jnp.mean(layer(x)), rtol=1e-6)

@@ -48,6 +48,7 @@ They are fields rather than call arguments so that a model carries its execution
 from __future__ import annotations
 
 import copy
+import inspect
 from typing import Any
 
 import equinox as eqx
@@ -328,8 +329,18 @@ _LAYER_ARGS = """
 # ---- state lifecycle (see the module docstring) ----
 
 def _is_stateful(layer) -> bool:
-    """A layer that takes `state0=` and returns `info["state"]` with `return_state=True`."""
-    return isinstance(layer, AbstractSpikingLayer)
+    """A layer with `init_state(batch)` whose call takes `state0=` and returns `info["state"]`
+    with `return_state=True`: every `AbstractSpikingLayer`, and any module following the same
+    contract (e.g. a convolutional spiking layer)."""
+    if isinstance(layer, AbstractSpikingLayer):
+        return True
+    if not (isinstance(layer, eqx.Module) and callable(getattr(layer, "init_state", None)) and callable(layer)):
+        return False
+    try:
+        params = inspect.signature(layer.__call__).parameters
+    except (TypeError, ValueError):  # pragma: no cover
+        return False
+    return "state0" in params and "return_state" in params
 
 
 def _stack(model) -> tuple | None:
