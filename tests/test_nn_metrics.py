@@ -174,7 +174,8 @@ def test_train_logs_health_and_warns_on_a_dead_layer_only():
     h0 = hist[0]["health"]["0.LIFLayer"]
     assert set(ACTIVITY) | {"grad_norm"} == set(h0) and all(isinstance(v, float) for v in h0.values())
     assert 0 < h0["rate"] < 1 and hist[0]["health"]["2.SpikeCountReadout"]["grad_norm"] > 0
-    with pytest.warns(SNNHealthWarning, match=r"before epoch 1: layer '1.LIFLayer' is dead: 100% .*\(threshold 90%\)") as rec:
+    dead_msg = r"before epoch 1: layer '1.LIFLayer' is dead: 100% .*\(threshold 90%\)"
+    with pytest.warns(SNNHealthWarning, match=dead_msg) as rec:
         _, hist = nn.train(_model(threshold2=1e4), _loss, (np.asarray(x), np.asarray(y)), **kw)
     assert len([w for w in rec if issubclass(w.category, SNNHealthWarning)]) == 1  # once, not every epoch
     assert hist[1]["health"]["1.LIFLayer"]["dead"] == 1.0

@@ -44,7 +44,8 @@ def load_checkpoint(path: str | os.PathLike, like: PyTree) -> PyTree:
 def _check_health_data(data, x):
     arr = np.asarray(data) if not isinstance(data, (tuple, list, dict, str)) else None
     if arr is None or arr.ndim != x.ndim or arr.shape[1:] != x.shape[1:] or len(arr) == 0:
-        raise ValueError(f"health_data must be inputs shaped like the training data's x, (N, {', '.join(map(str, x.shape[1:]))}), "
+        want = ", ".join(map(str, x.shape[1:]))
+        raise ValueError(f"health_data must be inputs shaped like the training data's x, (N, {want}), "
                          f"got {type(data).__name__ if arr is None else arr.shape}")
     return arr
 
