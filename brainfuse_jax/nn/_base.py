@@ -27,11 +27,28 @@ every call; `layer.with_execution(...)` (or `brainfuse_jax.nn.with_execution(mod
 every layer of a model, which `train(adjoint=, backend=)` uses) returns a copy with other values.
 They are fields rather than call arguments so that a model carries its execution policy through
 `eqx.nn.Sequential`, `Sequential`, a user's loss function and `train` unchanged.
+
+**State lifecycle.** A layer holds no state between calls: its state is a value, passed in
+(`state0=`) and out (`return_state=True` gives `info["state"]`). So
+- *reset*: every call starts from `state0`, by default the rest state `reset_state(layer, B)`
+  (= `layer.init_state(B)`); nothing of one batch reaches the next, and the samples of a batch
+  are independent (tested: batch B after batch A gives B's outputs alone);
+- *carry*: to continue a sequence in windows (streaming, long inputs), pass the final state of
+  one window as `state0` of the next; `call_with_state(model, x, state)` does it for a layer or
+  a whole stack (`Sequential`, `eqx.nn.Sequential`), one state per layer;
+- *detach*: `detach_state(state)` stops the gradient through a carried state (forward values
+  unchanged): the gradient of a later window's loss w.r.t. an earlier window's input or state is
+  zero, i.e. truncated BPTT at the window boundary. `chunk_size=` does the same inside one call
+  every `chunk_size` frames;
+- *dtype*: the state is in `state_dtype` (float32 by default) whatever the parameters' dtype; a
+  `state0` of another float dtype (e.g. bfloat16 after `cast_params` of a `(model, state)` pair)
+  is cast to it on entry, so bfloat16 compute never makes a bfloat16 state.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 from typing import Any
 
 import equinox as eqx
@@ -201,7 +218,9 @@ class AbstractSpikingLayer(eqx.Module):
         - `x`: `(B, T, in_features)` (or `(B, T, n)` without an input projection); input units
           are those of the projection (dimensionless; the HH layer multiplies by `input_scale`
           to get uA/cm2).
-        - `state0`: initial state (default: `init_state(B)`, the neurons at rest).
+        - `state0`: initial state (default: `init_state(B)`, the neurons at rest), e.g. the final
+          state of a previous window (see *State lifecycle* in the module docstring); its float
+          leaves are cast to `state_dtype`.
         - `return_state`: also return the membrane at the end of each frame (`"v"`, `(B, T, n)`)
           and the final state (`"state"`).
         - `return_details`: also return the debug probes (see `brainfuse_jax.nn.probes`).
@@ -216,6 +235,8 @@ class AbstractSpikingLayer(eqx.Module):
         framed = self._framed(dtype, x.shape[0])
         if state0 is None:
             state0 = framed.init_state((x.shape[0], self.n), dtype)
+        else:  # the state policy: float leaves in state_dtype, whatever dtype they were given in
+            state0 = _cast_floats(state0, dtype)
         # backend= only when set: None is simulate's own default, whatever form that argument takes
         execution = {} if self.backend is None else {"backend": self.backend}
         final, rec = simulate(framed, state0, h, self.dt, remat=self.remat, chunk_size=self.chunk_size,
@@ -303,3 +324,96 @@ _LAYER_ARGS = """
     - `backend`: passed on as simulate's `backend=` (e.g. `"xla"`, `"pallas"`); None (default):
       simulate's default. (Change either later with `with_execution`.)"""
 
+
+
+# ---- state lifecycle (see the module docstring) ----
+
+def _is_stateful(layer) -> bool:
+    """A layer with `init_state(batch)` whose call takes `state0=` and returns `info["state"]`
+    with `return_state=True`: every `AbstractSpikingLayer`, and any module following the same
+    contract (e.g. a convolutional spiking layer)."""
+    if isinstance(layer, AbstractSpikingLayer):
+        return True
+    if not (isinstance(layer, eqx.Module) and callable(getattr(layer, "init_state", None)) and callable(layer)):
+        return False
+    try:
+        params = inspect.signature(layer.__call__).parameters
+    except (TypeError, ValueError):  # pragma: no cover
+        return False
+    return "state0" in params and "return_state" in params
+
+
+def _stack(model) -> tuple | None:
+    """The layers of a stack (`Sequential`, `eqx.nn.Sequential`: a `layers` tuple), else None."""
+    layers = getattr(model, "layers", None)
+    return tuple(layers) if isinstance(layers, (tuple, list)) and isinstance(model, eqx.Module) else None
+
+
+def reset_state(model, batch: int):
+    """The rest state of `model` for a batch of `batch` sequences: what every call starts from
+    unless given `state0`.
+
+    **Arguments:**
+    - `model`: a spiking layer, or a stack (`Sequential`, `eqx.nn.Sequential`).
+    - `batch`: number of sequences B.
+
+    **Returns:** for a spiking layer, `layer.init_state(batch)` (a dict of `(B, n)` arrays in
+    `state_dtype`); for a stack, a tuple with one entry per layer: the layer's rest state, None
+    for a stateless layer (linear maps, readouts), a tuple for a nested stack.
+    """
+    batch = check_positive_int(batch, "batch", "number of sequences")
+    if _is_stateful(model):
+        return model.init_state(batch)
+    layers = _stack(model)
+    if layers is None:
+        raise TypeError(f"model must be a spiking layer or a stack of layers (Sequential, eqx.nn.Sequential), "
+                        f"got {type(model).__name__}")
+    return tuple(reset_state(layer, batch) if (_is_stateful(layer) or _stack(layer) is not None) else None
+                 for layer in layers)
+
+
+def detach_state(state):
+    """`state` with the gradient stopped on every array leaf (`jax.lax.stop_gradient`): the same
+    values, but a loss computed from a window started at this state has zero gradient w.r.t.
+    everything that produced it (earlier windows' inputs and parameters through them). Truncated
+    BPTT at a window boundary; works on any state pytree (a layer's, or `reset_state`'s tuple)."""
+    return jax.tree.map(lambda a: jax.lax.stop_gradient(a) if eqx.is_array(a) else a, state)
+
+
+def call_with_state(model, x, state=None):
+    """Run `model` on one window `x` starting from `state` and return the final state to carry
+    into the next window.
+
+    **Arguments:**
+    - `model`: a spiking layer or a stack (`Sequential`, `eqx.nn.Sequential`); in a stack the
+      spiking layers carry state and the other layers are applied to the window as is (a
+      `LeakyReadout` restarts at 0 in every call: it reduces one window).
+    - `x`: `(B, T, ...)`, one window.
+    - `state`: from `reset_state(model, B)` or a previous `call_with_state`; None: the rest state.
+      Wrap it in `detach_state` to cut the gradient at the window boundary.
+
+    **Returns:** `(y, final_state)`, `final_state` with the structure of `reset_state(model, B)`.
+    Calling it on consecutive windows with the carried state gives the outputs of one call on the
+    whole sequence (for spiking layers; tested).
+    """
+    if _is_stateful(model):
+        y, info = model(x, state0=state, return_state=True)
+        return y, info["state"]
+    layers = _stack(model)
+    if layers is None:
+        raise TypeError(f"model must be a spiking layer or a stack of layers (Sequential, eqx.nn.Sequential), "
+                        f"got {type(model).__name__}")
+    if state is None:
+        state = (None,) * len(layers)
+    if not isinstance(state, tuple) or len(state) != len(layers):
+        raise ValueError(f"state must be a tuple with one entry per layer ({len(layers)}, as reset_state(model, B) "
+                         f"returns), got {type(state).__name__}"
+                         + (f" of length {len(state)}" if isinstance(state, tuple) else ""))
+    out = []
+    for layer, st in zip(layers, state):
+        if _is_stateful(layer) or _stack(layer) is not None:
+            x, st = call_with_state(layer, x, st)
+        else:
+            x, st = layer(x), None
+        out.append(st)
+    return x, tuple(out)
