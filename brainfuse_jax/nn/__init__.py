@@ -5,6 +5,9 @@ offline data sets. See docs/learning.md."""
 from . import encode as encode
 from ._asn_layer import ASNLayer as ASNLayer
 from ._base import AbstractSpikingLayer as AbstractSpikingLayer
+from ._base import call_with_state as call_with_state
+from ._base import detach_state as detach_state
+from ._base import reset_state as reset_state
 from ._containers import cast_params as cast_params
 from ._containers import Sequential as Sequential
 from ._containers import TimeDistributed as TimeDistributed
@@ -24,6 +27,11 @@ from ._losses import firing_rate_loss as firing_rate_loss
 from ._losses import membrane_cross_entropy as membrane_cross_entropy
 from ._losses import rate_cross_entropy as rate_cross_entropy
 from ._losses import variance_invariance_loss as variance_invariance_loss
+from ._metrics import grad_norms as grad_norms
+from ._metrics import health_warnings as health_warnings
+from ._metrics import SNNHealthWarning as SNNHealthWarning
+from ._metrics import snn_metrics as snn_metrics
+from ._probes import layer_metrics as layer_metrics
 from ._probes import PROBES as PROBES
 from ._probes import probes as probes
 from ._readouts import LeakyReadout as LeakyReadout
@@ -43,6 +51,14 @@ __all__ = [
     "load_digits",
     "load_mnist1d",
     "AbstractSpikingLayer",
+    "call_with_state",
+    "detach_state",
+    "reset_state",
+    "grad_norms",
+    "health_warnings",
+    "layer_metrics",
+    "SNNHealthWarning",
+    "snn_metrics",
     "ALIFLayer",
     "ASNLayer",
     "cast_params",
