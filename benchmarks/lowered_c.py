@@ -41,6 +41,7 @@ Clock: as hh_speed.py, the CPU time of the process (`CLOCK_PROCESS_CPUTIME_ID` i
 
 Usage:
     python benchmarks/lowered_c.py            # full run: docs/benchmarks.md section `lowered_c`,
+                                              # docs/img/lowered_c.png,
                                               # benchmarks/results/lowered_c.json
     python benchmarks/lowered_c.py --quick    # smoke test (small sizes, no Brian2), prints only
     python benchmarks/lowered_c.py --only hh_c_loop,hh_emit_o2 --quick
@@ -67,6 +68,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 RESULTS_JSON = os.path.join(HERE, "results", "lowered_c.json")
+IMG = os.path.join(ROOT, "docs", "img", "lowered_c.png")
 
 HH_N, HH_T = 1000, 40_000
 NET_SET = 1  # brunel.py's SETS[1]: J 0.25, g 5, eta 2
@@ -293,7 +295,8 @@ def worker_hh_brian2(n, n_steps, repeats):
     import hh_population as hp
     info = hp.worker_brian2(n, n_steps, repeats)
     return dict(times_s=info["walls_s"], best_s=min(info["walls_s"]), counts=np.asarray(info["counts"]).tolist(),
-                compile_s=info["compile_s"], version=info["version"], notes=info["notes"])
+                compile_s=info["compile_s"], version=info["version"], notes=info["notes"],
+                process_times_s=info["walls_process_s"])  # the binary's whole run (CPU time with --clock cpu)
 
 
 def worker_hh_jax(n, n_steps, repeats):
@@ -517,8 +520,9 @@ def render(R, P, machine, cmd, total_s, load_before, load_after):
              f"in its own process, all in this run. 1-min load average {load_before[0]:.2f} before / "
              f"{load_after[0]:.2f} after (2 cores shared with other jobs). Times: CPU time of the process "
              "(clock_gettime(CLOCK_PROCESS_CPUTIME_ID) around the time loop in the C programs; CPU time of the "
-             "worker for JAX), except Brian2's, which are its own main-loop timers; best of "
-             f"{P['repeats']} (Brian2 {P['brian2_repeats']}).", "",
+             "worker for JAX), except Brian2's, which are its own main-loop timers (wall time; the HH worker also "
+             f"stores the CPU time of Brian2's whole binary in the JSON); best of {P['repeats']} (Brian2 "
+             f"{P['brian2_repeats']}).", "",
              f"### HH: {n:,} neurons x {T:,} steps", "",
              "hh_speed.py's workload (dt 0.025 ms, I = linspace(0, 20, N) uA/cm2 held, V0 -65 mV at steady "
              "state, 6.3 degC, exponential Euler, float32). Ours: `bf.HH(scheme=\"exp_euler\")` with those "
@@ -573,6 +577,7 @@ def render(R, P, machine, cmd, total_s, load_before, load_after):
                   "faster here: the HH parameters are scalars (little to hoist), and it copies the (N,) input and "
                   "output of every step element by element into and out of the (B, T) series.", ""]
     lines += net_section(R, P)
+    lines += ["", "![HH time and Brunel RTF of every implementation](img/lowered_c.png)"]
     v = machine["versions"]
     lines += ["", f"Machine: {machine['cpu']} ({machine['logical_cpus']} logical CPUs, run on core "
               f"{machine['affinity']}), Linux {machine['kernel']}, Python {machine['python']}, jax {v.get('jax')} / "
@@ -646,9 +651,9 @@ def net_section(R, P):
     if prof and prof.get("top"):
         lines += ["", f"Where the time goes (`perf record` of the O2 benchmark, `{prof['mode']}` over "
                       f"{prof['n_steps']} steps; share of samples):", ""]
-        lines += [f"- `{sym}`: {pct:.1f} %" for sym, pct in prof["top"]]
+        lines += [f"- `{sym}`: {pct:.1f} %" for sym, pct in prof["top"] if pct >= 0.5]
         hot = R["net_emit_o2"].get("hot_source") or {}
-        for sym, loops in hot.items():
+        for sym, loops in list(hot.items())[:1]:  # the hottest (the main function's loops say little)
             lines += ["", f"`{sym}` (its loops):", "", "```c", loops, "```"]
     lines += ["", "Diagnosis (the emitter and the network are not changed by this benchmark):", "",
               "- The `cumsum` that dominates is `jnp.nonzero(fired, size=n)` in `network/_propagate._deliver_xla` "
@@ -678,6 +683,50 @@ def net_section(R, P):
     return lines
 
 
+def make_plot(R, P, path=IMG):
+    """Two panels: HH time per run and Brunel RTF of every implementation (log scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    hh = [(label, best) for label, _, best, _, _ in hh_rows(R) if best is not None]
+    net = []
+    for name in ("net_brian2", "net_jax"):
+        if R.get(name, {}).get("ok"):
+            net.append((name, R[name]["rtf"]))
+    for name in ("net_emit_o2", "net_emit_native", "net_emit_o2_rec"):
+        for mode in ("unroll", "step"):
+            if R.get(name, {}).get(mode):
+                net.append((f"{name} ({mode})", R[name][mode]["rtf"]))
+    if not hh and not net:
+        return False
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    for ax, rows, title, unit in ((axes[0], hh, f"HH {P['hh_n']:,} neurons x {P['hh_steps']:,} steps", "s"),
+                                  (axes[1], net, "Brunel network (J 0.25): real-time factor", "s per s")):
+        if not rows:
+            ax.set_axis_off()
+            continue
+        names, vals = zip(*rows)
+        colors = ["tab:gray" if ("brian2" in nm or "c_loop" in nm) else
+                  "tab:blue" if "jax" in nm else "tab:orange" for nm in names]
+        ax.barh(range(len(vals)), vals, color=colors)
+        ax.set_yticks(range(len(vals)), names, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xscale("log")
+        ax.set_xlabel(f"{unit} (lower is faster)")
+        ax.set_title(title, fontsize=10)
+        for i, v in enumerate(vals):
+            ax.text(v, i, f" {v:.3g}", va="center", fontsize=7)
+    fig.suptitle("Generated C (orange) against the hand C loop and Brian2 (grey) and JAX/XLA (blue), one core",
+                 fontsize=10)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def _jsonable(x):
     if isinstance(x, dict):
         return {k: _jsonable(v) for k, v in x.items()}
@@ -688,6 +737,15 @@ def _jsonable(x):
     if isinstance(x, np.generic):
         return x.item()
     return x
+
+
+def write_json(d, path=RESULTS_JSON):
+    """The results, indented, with every list of numbers on one line (the spike counts)."""
+    text = json.dumps(_jsonable(d), indent=1)
+    text = re.sub(r"\[[\d\s,.eE+-]*\]", lambda m: re.sub(r"\s+", "", m.group(0)), text)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text + "\n")
 
 
 def main():
@@ -722,6 +780,7 @@ def main():
         section = render(d["results"], d["plan"], d["machine"], d["command"], d["total_s"], d["load_before"],
                          d["load_after"])
         _harness.write_doc("lowered_c", section)
+        make_plot(d["results"], d["plan"])
         print(section)
         return
     selected = set(IMPLS) if not args.only else {a.strip() for a in args.only.split(",")}
@@ -743,10 +802,13 @@ def main():
     if args.write or (not args.quick and not args.only):
         _harness.write_doc("lowered_c", section)
         os.makedirs(os.path.dirname(RESULTS_JSON), exist_ok=True)
-        with open(RESULTS_JSON, "w") as f:
-            json.dump(_jsonable(dict(machine=machine, command=cmd, total_s=total_s, plan=P, load_before=load_before,
-                                     load_after=load_after, results=R)), f, indent=1)
-        print(f"wrote {_harness.DOC}, {RESULTS_JSON}")
+        try:
+            make_plot(R, P)
+        except Exception as err:  # noqa: BLE001
+            print(f"plot failed: {err}", file=sys.stderr)
+        write_json(dict(machine=machine, command=cmd, total_s=total_s, plan=P, load_before=load_before,
+                        load_after=load_after, results=R))
+        print(f"wrote {_harness.DOC}, {IMG}, {RESULTS_JSON}")
 
 
 if __name__ == "__main__":
