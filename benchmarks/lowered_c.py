@@ -672,14 +672,17 @@ def net_section(R, P):
               "arrays at every step (16 MB+ per step).",
               "- Spike mismatches: measured while writing this benchmark (300 steps, the same network, "
               "`CProgram.run` against `simulate(backend=XLA())`): the C and JAX states are identical for 58 "
-              "steps; at step 59 one excitatory neuron (1491) receives exactly 7 more Poisson-drive events in C "
-              "(v 10.971 vs 9.221 mV = 7 x J) and one inhibitory neuron (740) one more a few steps later, the "
-              "ring buffers still identical; the spike trains differ from step 113 on. The drive inverts a "
-              "17-entry Poisson CDF (`network/_drive.poisson_counts`: exp of the log-pmf, then a cumulative "
-              "sum) per neuron and step; the likely cause is that this table's tail, which rounds to within a "
-              "few ulp of 1, is computed differently in C (`bf_expf`, lgamma, a sequential cumsum) than by "
-              "XLA, so a uniform draw within those ulp of 1 maps to a different count. The tests' network "
-              "(NE 80, NI 20, 200 ms) does not draw such a uniform."]
+              "steps; in step 58 (0-based) excitatory neuron 1491 receives exactly 7 more Poisson-drive events in "
+              "C (v 10.971 vs 9.221 mV = 7 x J), and a few steps later inhibitory neuron 740 one more, the ring "
+              "buffers still identical; the spike trains differ from step 113 on. The drive inverts a 17-entry "
+              "Poisson CDF per neuron and step (`network/_drive.poisson_counts`: exp of the log-pmf, cumsum, "
+              "count of entries <= u). That draw's uniform is u = 0.99999964 (1 - 3.6e-7); XLA's table "
+              "saturates at 0.99999976 > u from entry 9 on (count 9), while the C gives 16, the table's last "
+              "count: its tail (`bf_expf`, lgamma, a sequential cumsum; a sequential float32 cumsum of XLA's pmf "
+              "already saturates 1 ulp lower, at 0.99999970) stays at or below u. Any uniform in the top few "
+              "ulp below 1 (24-bit uniforms: 2^-24 apart) can thus map to a different count; the tests' network "
+              "(NE 80, NI 20, 200 ms) does not draw one. Computing the table's tail identically on both sides "
+              "(or capping the count where the CDF has saturated) would remove it."]
     return lines
 
 
