@@ -275,3 +275,21 @@ def test_every_model_family_in_one_network():
     assert np.all(np.asarray(counts) > 0), counts  # every population fires
     steps, ids = net.spikes(final)
     assert len(steps) == int(np.count_nonzero(np.asarray(out[0])))
+
+
+@pytest.mark.parametrize("lam", [0.3, 2.0, 4.0])
+def test_poisson_inverse_cdf_against_float64(lam):
+    """Counts from float32 uniforms on a fine grid up to the largest one, 1 - 2^-24: the float64
+    inverse CDF's, except within 1e-6 of a CDF step (float32 rounding of the table). The largest
+    uniforms get the count of their own probability, not the table's last one."""
+    from scipy.stats import poisson
+
+    from brainfuse_jax.network._drive import poisson_counts, poisson_table_size
+    size = poisson_table_size(lam)
+    u = np.concatenate([np.linspace(0.0, 1 - 2**-24, 100_001), 1 - np.arange(1, 8) * 2.0**-24]).astype(np.float32)
+    got = np.asarray(poisson_counts(jnp.asarray(u), lam, size))
+    cdf = poisson.cdf(np.arange(size), lam)
+    want = np.searchsorted(cdf, u.astype(np.float64), side="right")
+    near = np.min(np.abs(u[:, None].astype(np.float64) - cdf[None, :]), axis=1) < 1e-6
+    np.testing.assert_array_equal(got[~near], want[~near])
+    assert got.max() == want.max() < size - 1

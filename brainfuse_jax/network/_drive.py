@@ -43,6 +43,11 @@ def poisson_table_size(lam: float) -> int:
         p *= lam / k
 
 
+def resolution(dtype) -> float:
+    """Spacing of the uniform numbers of `network._random.uniforms` in `dtype` (2^-24, 2^-53)."""
+    return 2.0 ** -53 if jnp.dtype(dtype) == jnp.float64 else 2.0 ** -24
+
+
 def poisson_counts(u: Float[Array, "*n"], lam: Float[Array, "*n"], size: int) -> Float[Array, "*n"]:
     """Poisson counts of mean `lam` (events per step) from uniform numbers `u` in [0, 1), by
     inverting the CDF over the counts 0 .. size - 1 (`size` from `poisson_table_size`: the last
@@ -51,7 +56,13 @@ def poisson_counts(u: Float[Array, "*n"], lam: Float[Array, "*n"], size: int) ->
     lam = jnp.asarray(lam, dtype)
     k = jnp.arange(size, dtype=dtype)
     log_pmf = k * jnp.log(jnp.maximum(lam[..., None], jnp.finfo(dtype).tiny)) - lam[..., None] - jax.lax.lgamma(k + 1)
-    cdf = jnp.cumsum(jnp.exp(log_pmf), axis=-1)[..., :-1]
+    pmf = jnp.exp(log_pmf)
+    cdf = jnp.cumsum(pmf, axis=-1)[..., :-1]
+    # P(X > k): an entry whose tail is below the uniform numbers' resolution is never crossed.
+    # (Rounded, the top of the CDF is flat just below 1, and the rare u above it would get the
+    # table's last count instead of one of probability ~1e-7: measured as a 7-event jump.)
+    tail = jnp.cumsum(pmf[..., ::-1], axis=-1)[..., ::-1][..., 1:]
+    cdf = jnp.where(tail < resolution(dtype), jnp.asarray(2.0, dtype), cdf)
     # counting the table entries below u: fused by XLA, 2x faster than a binary search here
     return jnp.sum(u[..., None] >= jnp.broadcast_to(cdf, (*u.shape, size - 1)), axis=-1).astype(dtype)
 
