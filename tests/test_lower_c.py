@@ -142,7 +142,9 @@ _OPS = {  # name: (function of one (2, 12) array, input)
                     + jnp.ceil(x) + jnp.round(x) + jnp.power(jnp.abs(x), 1.7) + jnp.maximum(x, 0.1)
                     + jnp.minimum(x, -0.1) + jnp.clip(x, -0.5, 0.5) + jnp.remainder(x, 0.7) + jax.nn.sigmoid(x)
                     + jax.scipy.special.erf(x) + jnp.arctan2(x, 1.5), _X),
-    "windows": (lambda x: jnp.cumsum(x, axis=1) + jnp.cumprod(x * 0.1 + 1, axis=1), _X),
+    "windows": (lambda x: jnp.cumsum(x, axis=1) + jnp.cumprod(x * 0.1 + 1, axis=1)  # prefix scans: one pass
+                + jnp.cumsum(x[:, ::-1], axis=1)[:, ::-1] + jnp.cumsum(x, axis=0) + jax.lax.cummax(x, axis=1)
+                + jax.lax.reduce_window(x, 0.0, jax.lax.add, (1, 3), (1, 1), "SAME"), _X),  # a sliding window
     "reductions": (lambda x: jnp.concatenate([jnp.sum(x, 1, keepdims=True), jnp.max(x, 1, keepdims=True),
                                               jnp.min(x, 1, keepdims=True), jnp.prod(x, 1, keepdims=True),
                                               jnp.argmax(x, 1, keepdims=True).astype(jnp.float32)], 1), _X),

@@ -128,6 +128,16 @@ class IndexingOps:
         region = op.regions[0]
         combine = self._combiner(op, region, ctype)
         out = self.new(shape, ctype)
+        scan = self._prefix_axis(x.shape, shape, win, strides, bdil, wdil, pad)
+        if combine is not None and scan is not None:  # a cumulative sum/product/max: one running pass
+            def running(idx):
+                src = [*idx[:scan], "s", *idx[scan:]]
+                return [f"{ctype} acc = {init.at('0')};", f"for (int s = 0; s < {x.shape[scan]}; ++s) {{",
+                        f"  acc = {combine('acc', x.at(_lin(x.shape, src)))};",
+                        f"  {out.name}[{_lin(shape, src)}] = acc;", "}"]
+
+            self.loop([n for d, n in enumerate(shape) if d != scan], running)
+            return [out]
 
         def body(idx):
             wv = [f"w{k}" for k in range(rank)]
@@ -151,6 +161,21 @@ class IndexingOps:
 
         self.loop(shape, body)
         return [out]
+
+    @staticmethod
+    def _prefix_axis(in_shape, shape, win, strides, bdil, wdil, pad) -> int | None:
+        """The axis of a prefix reduction (what `jnp.cumsum` and friends lower to: a window as long
+        as the axis, padded by its length - 1 below, unit strides and dilations), else None. Its
+        literal translation costs n^2 / 2 operations; a running accumulator, combining the
+        elements in the same order (so the same rounding), costs n."""
+        axes = [d for d, w in enumerate(win) if w != 1]
+        if len(axes) != 1 or list(in_shape) != list(shape) or any(v != 1 for v in (*strides, *bdil, *wdil)):
+            return None
+        d = axes[0]
+        n = in_shape[d]
+        want = [0] * (2 * len(in_shape))
+        want[2 * d] = n - 1
+        return d if win[d] == n and list(pad) == want else None
 
     # ---- gather / scatter ------------------------------------------------------------------------
     def _index_vector(self, indices: Val, batch_idx: list[str], ivd: int, n: int) -> list[str]:
