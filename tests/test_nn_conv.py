@@ -34,6 +34,8 @@ def _spikes(shape, p=0.4, seed=1, dtype=jnp.float32):
     (dict(kernel_size=3, padding="SAME"), (4, 8, 9)),
     (dict(kernel_size=(3, 2), stride=2), (4, 3, 4)),
     (dict(kernel_size=3, dilation=2), (4, 4, 5)),
+    (dict(kernel_size=3, stride=2, padding="same"), (4, 4, 5)),
+    (dict(kernel_size=3, padding="VALID"), (4, 6, 7)),
 ])
 def test_conv_lif_shapes_and_state(kw, out):
     layer = ConvLIF((2, 8, 9), 4, key=KEY, **kw)
@@ -64,8 +66,9 @@ def test_pool_flatten_and_stack_shapes():
     assert Flatten()(x).shape == (2, 4, 3 * 64)
     np.testing.assert_array_equal(Flatten()(x)[1, 2], np.asarray(x[1, 2]).ravel())
     for kw, spiking in ((dict(), ["0.ConvLIF", "2.ConvLIF"]),
-                        (dict(readout="count", bins=2, hidden=6, pool=None, channels=(3,)), ["0.ConvLIF", "2.LIFLayer"]),
-                        (dict(neuron="alif", pool_kind="avg", channels=(3,)), ["0.ConvLIF"])):
+                        (dict(readout="count", bins=2, hidden=6, pool=None, channels=(3,), neuron="alif", adapt=0.2),
+                         ["0.ConvLIF", "2.LIFLayer"]),
+                        (dict(pool_kind="avg", channels=(3,)), ["0.ConvLIF"])):
         model = ConvSNN((3, 8, 8), 5, key=KEY, channels=kw.pop("channels", (4, 6)), **kw)
         logits, details = eqx.filter_jit(lambda m, xx: m(xx, return_details=True))(model, x)
         assert logits.shape == (2, 5), kw

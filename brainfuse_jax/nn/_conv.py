@@ -108,7 +108,7 @@ class ConvLIF(AbstractSpikingLayer):
     - `in_shape`: `(C, H, W)` of one input frame (channels, height, width in pixels).
     - `out_channels`: output channels `C'`.
     - `kernel_size`, `stride`, `padding`, `dilation`: as `equinox.nn.Conv2d` (int or pair;
-      `padding` an int, a pair or `"SAME"`).
+      `padding` an int, a pair, `"SAME"` (output `ceil(H / stride)`) or `"VALID"`).
     - `key`: PRNG key for the kernel and bias.
     - `neuron`: `"lif"` (default) or `"alif"`, built with one value per channel from the
       arguments below; or a `bf.LIF` / `bf.ALIF` instance whose parameters are scalars or broadcast
@@ -165,9 +165,11 @@ class ConvLIF(AbstractSpikingLayer):
         sh, sw = _pair(stride, "stride")
         dh, dw = _pair(dilation, "dilation")
         if isinstance(padding, str):
-            if padding.upper() != "SAME":
-                raise ValueError(f"padding must be an int, a pair of ints or 'SAME', got {padding!r}")
-            oh, ow = -(-h // sh), -(-w // sw)
+            if padding.upper() not in ("SAME", "VALID"):
+                raise ValueError(f"padding must be an int, a pair of ints, 'SAME' or 'VALID', got {padding!r}")
+            padding = padding.upper()
+            oh, ow = ((-(-h // sh), -(-w // sw)) if padding == "SAME"
+                      else (_out_size(h, kh, sh, 0, dh), _out_size(w, kw, sw, 0, dw)))
         else:
             ph, pw = _pair(padding, "padding", minimum=0)
             oh, ow = _out_size(h, kh, sh, ph, dh), _out_size(w, kw, sw, pw, dw)
@@ -344,7 +346,7 @@ class ConvSNN(Sequential):
     - `bins`: windows of the `"count"` readout; `readout_beta`: decay of the `"leaky"` readout.
     - `input_gain`: factor on the initial kernels of the convolutions.
     - further keyword arguments (`beta`, `threshold`, `neuron`, `surrogate`, `dt`, `adjoint`, ...)
-      go to every `ConvLIF` (and the `LIFLayer`, except `neuron` and `input_gain`).
+      go to every `ConvLIF`, and those a `LIFLayer` takes also to the dense layer.
     """
 
     in_shape: tuple[int, int, int] = eqx.field(static=True)
@@ -388,7 +390,8 @@ class ConvSNN(Sequential):
         layers.append(Flatten())
         features = math.prod(shape)
         if hidden is not None:
-            dense_kwargs = {k: v for k, v in layer_kwargs.items() if k not in ("neuron",)}
+            dense_kwargs = {k: v for k, v in layer_kwargs.items()
+                            if k not in ("neuron", "adapt", "tau_adapt", "stride", "dilation")}
             layers.append(LIFLayer(features, check_positive_int(hidden, "hidden", "dense LIF neurons"),
                                    key=keys[-2], **dense_kwargs))
             features = hidden
