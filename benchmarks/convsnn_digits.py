@@ -105,21 +105,22 @@ def run(encoding: str, seed: int, cfg: dict, validate: bool, progress: bool = Fa
                 epochs=cfg["epochs"], n_train=len(ys_tr), n_test=len(y_te), params=n_params, probes=probes)
 
 
-def table(results: list[dict], machine: dict, cfg: dict, total_s: float) -> str:
+def table(results: list[dict], machine: dict, cfg: dict, total_s: float, date: str) -> str:
     lines = [
         f"Run: `python benchmarks/convsnn_digits.py` on {machine['cpu']} (one pinned core, one XLA thread; "
         f"{machine['logical_cpus']} logical cores on the machine, shared), JAX {machine['versions'].get('jax')}, "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; wall time of the whole script {total_s / 60:.1f} min.",
+        f"{date}; wall time of the whole script (data, training, evaluation) {total_s / 60:.1f} min.",
         "",
-        f"Model: `nn.ConvSNN((1, 8, 8), 10, channels={cfg['channels']}, kernel_size={cfg['kernel_size']}, "
-        f"pool={cfg['pool']}, readout=\"{cfg['readout']}\", beta={cfg['beta']}, input_gain={cfg['input_gain']})`: "
+        f"Model: `nn.ConvSNN((1, 8, 8), 10, channels={tuple(cfg['channels'])}, kernel_size={cfg['kernel_size']}, "
+        f"pool={cfg['pool']}, pool_kind=\"{cfg['pool_kind']}\", readout=\"{cfg['readout']}\", beta={cfg['beta']}, input_gain={cfg['input_gain']})`: "
         f"ConvLIF 3x3 (SAME) -> {cfg['pool_kind']} pool 2 -> ConvLIF 3x3 -> {cfg['pool_kind']} pool 2 -> Flatten -> LeakyReadout (mean "
         f"membrane). T = {T} frames. Adam (clip 1, cosine decay from {cfg['lr']}), batch {cfg['batch']}, "
         f"{cfg['epochs']} epochs; rate coding trains on {cfg['copies']} independently drawn encodings of each "
         "training image (a fresh Bernoulli draw is an augmentation), latency coding on one (it is "
         "deterministic). Test set: 20% of the 1,797 digits (the split is seeded by the seed), one seeded "
         "encoding. Accuracy of the final epoch (no early stopping, no selection on the test set). Training "
-        "wall time per seed includes compilation.",
+        "wall time per seed includes compilation. Dead: fraction of a layer's neurons that never spike on the "
+        "first 256 test images (`return_details=True`).",
         "",
         "| encoding | seed | test accuracy (%) | training wall time (s) | final loss | dead (conv1 / conv2) |",
         "|---|---|---|---|---|---|",
@@ -147,6 +148,7 @@ def main():
     ap.add_argument("--encodings", nargs="+", default=["rate", "latency"], choices=["rate", "latency"])
     ap.add_argument("--json", default=RESULTS, help="where to write the results (default %(default)s)")
     ap.add_argument("--no-doc", action="store_true", help="do not write docs/benchmarks.md")
+    ap.add_argument("--from-json", action="store_true", help="rewrite the doc section from --json, no training")
     ap.add_argument("--set", nargs="*", default=[], help="override CONFIG entries, e.g. epochs=20 lr=1e-2")
     args = ap.parse_args()
     cfg = dict(CONFIG)
@@ -155,19 +157,26 @@ def main():
         cfg[k] = eval(v, {})  # noqa: S307 (pilot overrides from the command line)
     if args.quick:
         cfg["epochs"], args.seeds, args.encodings = 5, args.seeds[:1], ["rate"]
+    if args.from_json:
+        with open(args.json) as f:
+            rec = json.load(f)
+        _harness.write_doc("convsnn_digits", "## ConvSNN on the 8x8 digits (issue 15)\n\n"
+                           + table(rec["results"], rec["machine"], rec["config"], rec["total_s"], rec["date"]))
+        return
     t0 = time.perf_counter()
     results = [run(enc, s, cfg, args.validate) for enc in args.encodings for s in args.seeds]
     total = time.perf_counter() - t0
     if args.quick or args.validate or args.set:
         return
     machine = _harness.machine_info(("jax", "jaxlib", "equinox", "numpy"))
+    date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump(dict(config={k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()}, T=T,
-                       machine=machine, total_s=total, results=results), f, indent=1)
+                       machine=machine, total_s=total, date=date, results=results), f, indent=1)
     if not args.no_doc:
         _harness.write_doc("convsnn_digits", "## ConvSNN on the 8x8 digits (issue 15)\n\n"
-                           + table(results, machine, cfg, total))
+                           + table(results, machine, cfg, total, date))
     print(f"wrote {args.json}" + ("" if args.no_doc else f" and {_harness.DOC}"))
 
 
