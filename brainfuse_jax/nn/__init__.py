@@ -12,6 +12,10 @@ from ._containers import cast_params as cast_params
 from ._containers import Sequential as Sequential
 from ._containers import TimeDistributed as TimeDistributed
 from ._containers import with_execution as with_execution
+from ._conv import ConvLIF as ConvLIF
+from ._conv import ConvSNN as ConvSNN
+from ._conv import Flatten as Flatten
+from ._conv import SpikePool as SpikePool
 from ._data import Dataset as Dataset
 from ._encode import PopulationEncoder as PopulationEncoder
 from ._data import delayed_spike_patterns as delayed_spike_patterns
@@ -44,6 +48,10 @@ from ._train import save_checkpoint as save_checkpoint
 from ._train import train as train
 
 __all__ = [
+    "ConvLIF",
+    "ConvSNN",
+    "Flatten",
+    "SpikePool",
     "Dataset",
     "encode",
     "PopulationEncoder",
