@@ -30,7 +30,6 @@ import optax
 
 sys.path.insert(0, _harness.ROOT)
 from brainfuse_jax import nn  # noqa: E402
-from brainfuse_jax.nn._conv import ConvSNN  # noqa: E402  (nn.ConvSNN once exported)
 
 RESULTS = os.path.join(_harness.HERE, "results", "convsnn_digits.json")
 T = 8
@@ -39,21 +38,16 @@ CONFIG = dict(channels=(32, 64), kernel_size=3, pool=2, pool_kind="avg", hidden=
               input_gain=3.0, epochs=20, batch=64, lr=3e-3, copies=4)
 
 
-# ---- encoders (local; to be replaced by the shared ones of brainfuse_jax.nn.encode) -------------
+# ---- encoders: brainfuse_jax.nn.encode ------------------------------------------------------------
 def rate_encode(images: np.ndarray, steps: int, seed: int) -> np.ndarray:
     """Bernoulli spikes, P(spike in a frame) = intensity in [0, 1]: `(N, ...) -> (N, steps, ...)`."""
-    rng = np.random.default_rng(seed)
-    p = np.clip(images, 0.0, 1.0)[:, None]
-    return (rng.random((len(images), steps, *images.shape[1:])) < p).astype(np.float32)
+    return np.asarray(nn.encode.rate(jnp.asarray(images, jnp.float32), steps, key=jax.random.PRNGKey(seed)))
 
 
 def latency_encode(images: np.ndarray, steps: int) -> np.ndarray:
     """One spike per pixel at frame `round((1 - x) * (steps - 1))` (linear time to first spike:
     brighter fires earlier); pixels of intensity 0 never fire."""
-    x = np.clip(images, 0.0, 1.0)
-    t = np.round((1.0 - x) * (steps - 1)).astype(np.int64)
-    frames = np.arange(steps).reshape((1, steps) + (1,) * (images.ndim - 1))
-    return ((frames == t[:, None]) & (x[:, None] > 0)).astype(np.float32)
+    return np.asarray(nn.encode.latency(jnp.asarray(images, jnp.float32), steps))
 
 
 def encode(images, encoding: str, seed: int, copies: int = 1) -> np.ndarray:
@@ -79,7 +73,7 @@ def run(encoding: str, seed: int, cfg: dict, validate: bool, progress: bool = Fa
     xs_te = encode(x_te, encoding, seed + 500)
     key = jax.random.PRNGKey(seed)
     k_model, k_train = jax.random.split(key)
-    model = ConvSNN((1, 8, 8), 10, key=k_model, channels=cfg["channels"], kernel_size=cfg["kernel_size"],
+    model = nn.ConvSNN((1, 8, 8), 10, key=k_model, channels=cfg["channels"], kernel_size=cfg["kernel_size"],
                     pool=cfg["pool"], pool_kind=cfg["pool_kind"], hidden=cfg["hidden"], readout=cfg["readout"], beta=cfg["beta"],
                     input_gain=cfg["input_gain"])
     steps = cfg["epochs"] * (len(ys_tr) // cfg["batch"])

@@ -17,7 +17,7 @@ import pytest
 
 import brainfuse_jax as bf
 from brainfuse_jax import nn
-from brainfuse_jax.nn._conv import ConvLIF, ConvSNN, Flatten, SpikePool
+from brainfuse_jax.nn import ConvLIF, ConvSNN, Flatten, SpikePool
 
 KEY = jax.random.PRNGKey(0)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -256,8 +256,7 @@ def test_bad_input():
 
 # ---- the digits acceptance (issue 15) ------------------------------------------------------------
 def _rate(images, steps, seed):
-    rng = np.random.default_rng(seed)
-    return (rng.random((len(images), steps, *images.shape[1:])) < images[:, None]).astype(np.float32)
+    return np.asarray(nn.encode.rate(jnp.asarray(images, jnp.float32), steps, key=jax.random.PRNGKey(seed)))
 
 
 def test_digits_rate_coded_fast():
