@@ -32,3 +32,13 @@ def x64():
     """Run the test body with float64 enabled (restored afterwards)."""
     with jax.enable_x64(True):
         yield
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_code():
+    """Drop JAX's compiled executables after each test module. The whole suite compiles a few
+    thousand programs in one process; kept alive, their memory maps approach the kernel's limit
+    (vm.max_map_count, 65,530 here) and XLA's compiler crashed (SIGSEGV) in a late test that
+    passes alone."""
+    yield
+    jax.clear_caches()
