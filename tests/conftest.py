@@ -37,8 +37,8 @@ def x64():
 @pytest.fixture(autouse=True, scope="module")
 def _release_compiled_code():
     """Drop JAX's compiled executables after each test module. The whole suite compiles a few
-    thousand programs in one process; kept alive, their memory maps approach the kernel's limit
-    (vm.max_map_count, 65,530 here) and XLA's compiler crashed (SIGSEGV) in a late test that
-    passes alone."""
+    thousand programs in one process; kept alive, they held 6.6 GB and XLA's compiler crashed
+    (SIGSEGV, the cause not pinned down) at 92 % of the run, in a test that passes alone and after
+    any subset of the suite tried; dropped per module, the run peaks at 2.4 GB and passes."""
     yield
     jax.clear_caches()
