@@ -656,33 +656,24 @@ def net_section(R, P):
         for sym, loops in list(hot.items())[:1]:  # the hottest (the main function's loops say little)
             lines += ["", f"`{sym}` (its loops):", "", "```c", loops, "```"]
     lines += ["", "Diagnosis (the emitter and the network are not changed by this benchmark):", "",
-              "- The `cumsum` that dominates is `jnp.nonzero(fired, size=n)` in `network/_propagate._deliver_xla` "
-              "(the list of sources that fired, for the delivery loop): JAX lowers a cumulative sum to "
-              "`stablehlo.reduce_window` with a window as long as the axis (5,000) and padding 4,999, and the "
-              "emitter translates `reduce_window` literally, a bounds-checked window loop per output element: "
-              "O(N^2) = 25 M adds per call, twice per step. XLA's CPU compiler turns the same op into a linear "
-              "scan. A prefix-sum special case in the emitter (window = axis length, padding (n-1, 0), add "
-              "region -> one running sum) makes it O(N).",
-              "- `net_step` (the `step` rows) also redoes at every call what depends on the parameters only, as "
+              "- `net_step` (the `step` rows) redoes at every call what depends on the parameters only, as "
               "documented: the delivery's padded copies of `conn.cols` and `conn.weights` (2.5 M entries each) "
               "and the NaN check of every parameter (sums over the 2.5 M weights); `net_unroll` does it once "
               "per call.",
+              "- The emitted step runs the module op by op, each op a loop over its whole array with the "
+              "result stored: the elementwise chains of the neuron update and of the Poisson draw are not "
+              "fused into one pass, as XLA and the hand-written loops do.",
               "- `net_emit_o2_rec`: with brunel()'s default `spike_capacity` (2,000,000) the spike record (two "
               "int32 arrays of 2 M) is state; the step copies the whole state struct (`*s = next`) and its "
               "arrays at every step (16 MB+ per step).",
-              "- Spike mismatches: measured while writing this benchmark (300 steps, the same network, "
-              "`CProgram.run` against `simulate(backend=XLA())`): the C and JAX states are identical for 58 "
-              "steps; in step 58 (0-based) excitatory neuron 1491 receives exactly 7 more Poisson-drive events in "
-              "C (v 10.971 vs 9.221 mV = 7 x J), and a few steps later inhibitory neuron 740 one more, the ring "
-              "buffers still identical; the spike trains differ from step 113 on. The drive inverts a 17-entry "
-              "Poisson CDF per neuron and step (`network/_drive.poisson_counts`: exp of the log-pmf, cumsum, "
-              "count of entries <= u). That draw's uniform is u = 0.99999964 (1 - 3.6e-7); XLA's table "
-              "saturates at 0.99999976 > u from entry 9 on (count 9), while the C gives 16, the table's last "
-              "count: its tail (`bf_expf`, lgamma, a sequential cumsum; a sequential float32 cumsum of XLA's pmf "
-              "already saturates 1 ulp lower, at 0.99999970) stays at or below u. Any uniform in the top few "
-              "ulp below 1 (24-bit uniforms: 2^-24 apart) can thus map to a different count; the tests' network "
-              "(NE 80, NI 20, 200 ms) does not draw one. Computing the table's tail identically on both sides "
-              "(or capping the count where the CDF has saturated) would remove it."]
+              "",
+              "Fixed after the first run of this benchmark (RTF 130 at -O3): (1) the emitter translated the "
+              "prefix sum of `jnp.nonzero` (a `reduce_window` as long as the axis) literally, O(N^2) = 25 M adds "
+              "per call, 89 % of the step; it now emits prefix reductions as one running pass in the same order. "
+              "(2) C and JAX diverged after 58 steps: a uniform of 1 - 3.6e-7 met the flat top of the float32 "
+              "Poisson CDF, which XLA and C round differently, and got the table's last count (16 events instead "
+              "of 9); table entries whose tail probability is below the uniforms' resolution are now never "
+              "crossed (`network/_drive.poisson_counts`), which also removed a bias of the JAX draw itself."]
     return lines
 
 
