@@ -233,8 +233,14 @@ class AbstractSpikingLayer(eqx.Module):
         dtype = resolve_dtype(self.state_dtype)
         h = self.project(x).astype(dtype)
         framed = self._framed(dtype, x.shape[0])
+        return self._unroll(framed, h, state0, (x.shape[0], self.n), return_state, return_details)
+
+    def _unroll(self, framed, h, state0, batch_shape, return_state: bool, return_details: bool):
+        """`simulate` the framed neuron over the projected input `h` from `state0` (default: at
+        rest, `batch_shape`) and assemble `spikes` or `(spikes, info)`; shared by every layer."""
+        dtype = h.dtype
         if state0 is None:
-            state0 = framed.init_state((x.shape[0], self.n), dtype)
+            state0 = framed.init_state(batch_shape, dtype)
         else:  # the state policy: float leaves in state_dtype, whatever dtype they were given in
             state0 = _cast_floats(state0, dtype)
         # backend= only when set: None is simulate's own default, whatever form that argument takes

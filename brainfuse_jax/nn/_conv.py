@@ -28,13 +28,11 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from .._validate import check_dt
 from ..neurons import ALIF, LIF
 from ..neurons._base import AbstractNeuron, State, resolve_dtype
-from ..simulate import simulate
 from ..surrogate import Surrogate
 from ._base import _check_static, AbstractSpikingLayer
 from ._checks import check_positive_int, check_sequence
 from ._containers import Sequential
 from ._lif_layers import LIFLayer
-from ._probes import probes
 from ._readouts import LeakyReadout, SpikeCountReadout
 
 Pair = int | tuple[int, int]
@@ -256,22 +254,7 @@ class ConvLIF(AbstractSpikingLayer):
         B = x.shape[0]
         h = self.project(x).astype(dtype)
         framed = self._framed(dtype, B)
-        if state0 is None:
-            state0 = framed.init_state((B, *self.out_shape), dtype)
-        execution = {} if self.backend is None else {"backend": self.backend}
-        final, rec = simulate(framed, state0, h, self.dt, remat=self.remat, chunk_size=self.chunk_size,
-                              adjoint=self.adjoint, record={"s": "output", "v": lambda st, out: st["neuron"]["v"]},
-                              **execution)
-        spikes, v = rec["s"], rec["v"]
-        if not (return_state or return_details):
-            return spikes
-        info: dict = {}
-        if return_state:
-            info.update(v=v, state=final)
-        if return_details:
-            T = spikes.shape[1]
-            info.update(probes(jnp.reshape(spikes, (B, T, self.n)), jnp.reshape(v, (B, T, self.n)), self.frame_ms))
-        return spikes, info
+        return self._unroll(framed, h, state0, (B, *self.out_shape), return_state, return_details)
 
 
 class SpikePool(eqx.Module):
