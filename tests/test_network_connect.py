@@ -278,7 +278,7 @@ def test_explicit_lists():
 
 
 def test_explicit_from_matrix_round_trip():
-    sparse = pytest.importorskip("scipy.sparse")
+    sparse = pytest.importorskip("scipy.sparse", reason="Explicit.from_matrix of a scipy.sparse matrix needs scipy")
     m = sparse.random(40, 30, density=0.1, format="csr", random_state=13,
                       data_rvs=lambda n: np.random.default_rng(13).normal(size=n) + 5.0)
     for matrix in (m, m.tocoo(), m.toarray()):

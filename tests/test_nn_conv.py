@@ -263,7 +263,7 @@ def test_digits_rate_coded_fast():
     """One seed, a few epochs, a narrower version of the benchmark's model
     (benchmarks/convsnn_digits.py): a floor it reaches with a margin, in well under a minute on
     one core (the time is not asserted: the machine may be shared)."""
-    pytest.importorskip("sklearn")
+    pytest.importorskip("sklearn", reason="the 8x8 digits ship with scikit-learn (test extra)")
     data = nn.load_digits("row", seed=0)
     x_tr = np.concatenate([_rate(data.x_train[:, None], 8, s) for s in (1, 2)])
     y_tr = np.concatenate([data.y_train] * 2)
@@ -280,7 +280,7 @@ def test_digits_rate_coded_fast():
 def test_digits_acceptance_three_seeds(tmp_path):
     """Issue 15: rate-coded over T = 8, >= 97% test accuracy as the mean over 3 seeds, each trained
     in under 5 minutes (one pinned core: the benchmark script, in its own process)."""
-    pytest.importorskip("sklearn")
+    pytest.importorskip("sklearn", reason="the 8x8 digits ship with scikit-learn (test extra)")
     out = tmp_path / "convsnn.json"
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "convsnn_digits.py"), "--encodings", "rate",
                            "--json", str(out), "--no-doc"], capture_output=True, text=True, timeout=3600, cwd=ROOT,
